@@ -1,0 +1,3 @@
+"""alerts: email newsletters and action alerts for advocacy groups."""
+
+__version__ = "0.1.0"

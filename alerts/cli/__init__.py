@@ -1,0 +1,91 @@
+"""The `alerts` command: a Click group whose subcommands live in one module per group.
+
+Entry point only: it parses, calls the domain and prints. Domain errors
+(AlertsError) become one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import click
+
+from alerts import __version__
+from alerts.config import CONFIG_FILE, DB_FILE
+from alerts.errors import AlertsError
+
+from ._context import AppContext
+
+# Each module defines COMMANDS, a list of click commands or groups to add.
+COMMAND_MODULES = (
+    "project",
+    "subscribers",
+    "targets",
+    "campaigns",
+    "send",
+    "serve",
+    "stats",
+    "demo",
+)
+
+
+class CliError(click.ClickException):
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class AlertsGroup(click.Group):
+    """Turns expected failures anywhere below into a one-line message."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AlertsError as exc:
+            raise CliError(str(exc), exc.exit_code) from None
+        except sqlite3.OperationalError as exc:
+            raise CliError(f"database error: {exc}") from None
+        except BrokenPipeError:
+            ctx.exit(0)
+
+
+@click.group(cls=AlertsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DB_FILE,
+    envvar="ALERTS_DB",
+    show_default=True,
+    help="SQLite database file (env ALERTS_DB).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=CONFIG_FILE,
+    envvar="ALERTS_CONFIG",
+    show_default=True,
+    help="Settings file (env ALERTS_CONFIG). ALERTS_<KEY> variables override its keys.",
+)
+@click.version_option(__version__, prog_name="alerts")
+@click.pass_context
+def main(ctx: click.Context, db_path: Path, config_path: Path) -> None:
+    """Email newsletters and action alerts for advocacy groups.
+
+    Admins import signups, staff write and send campaigns through SendGrid,
+    subscribers open pre-filled letters to their own members of Congress, and
+    every open, click and letter is counted per campaign.
+    """
+    app = AppContext(db_path=db_path, config_path=config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+for _name in COMMAND_MODULES:
+    _module = importlib.import_module(f"{__name__}.{_name}")
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

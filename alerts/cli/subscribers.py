@@ -1,0 +1,3 @@
+"""Commands: filled in by the issue that builds them."""
+
+COMMANDS: list = []

@@ -1,0 +1,52 @@
+"""Typed errors raised by the domain.
+
+Every message is one line a person can act on: it names the file, line or
+field at fault. The CLI prints it after "Error: " and exits non-zero; the web
+server turns it into a 4xx answer.
+"""
+
+
+class AlertsError(Exception):
+    """Base class for every error the project expects and reports to the user."""
+
+    exit_code = 1
+
+
+class ConfigError(AlertsError):
+    """alerts.toml or the environment lacks a key or holds a bad value."""
+
+
+class InputFileError(AlertsError):
+    """A file given by the user is missing, unreadable or malformed."""
+
+
+class ImportFileError(InputFileError):
+    """A signup export cannot be imported at all (no row is written)."""
+
+
+class NotFoundError(AlertsError):
+    """A subscriber, campaign or other named thing does not exist."""
+
+
+class RosterError(InputFileError):
+    """The roster of Congress or the ZIP map cannot be loaded."""
+
+
+class LookupFailed(AlertsError):
+    """A ZIP or state given for a lookup is invalid or unknown."""
+
+
+class CampaignError(AlertsError):
+    """A campaign file or template is invalid."""
+
+
+class TokenError(AlertsError):
+    """A tracking, letter or unsubscribe token is malformed, forged or altered."""
+
+
+class SendError(AlertsError):
+    """Sending stopped: the reason is in the message."""
+
+
+class SendAuthError(SendError):
+    """SendGrid refused the API key (401/403): nothing more can be sent."""
