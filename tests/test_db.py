@@ -82,7 +82,7 @@ def test_status_is_constrained(db):
 def test_garbage_file_is_a_clear_error(tmp_path, content):
     path = tmp_path / "junk.db"
     path.write_bytes(content)
-    with pytest.raises(InputFileError, match="junk.db: not a usable SQLite database"):
+    with pytest.raises(InputFileError, match=r"junk\.db: not a usable SQLite database"):
         open_db(path)
 
 
