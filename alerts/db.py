@@ -21,7 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from alerts.errors import InputFileError, NotFoundError
-from alerts.models import Subscriber
+from alerts.models import Member, Subscriber
 
 Database = sqlite_utils.Database
 Migration = Callable[[Database], None]
@@ -177,7 +177,62 @@ def m001_subscribers(db: Database) -> None:
     )
 
 
-# Migration 2 is the roster of Congress and each subscriber's district (targets).
+@migration(2)
+def m002_roster(db: Database) -> None:
+    # members: one row per sitting member; a seat with no row is vacant.
+    # zip_districts: ZCTA -> (state, district), one row per pair; district 0 is at-large.
+    # On subscribers, cd_* hold the resolved district: cd_state is the state whose
+    # members apply, cd_district the House district when known (exact, or chosen by the
+    # subscriber among the candidates in cd_choice), cd_confidence exact/ambiguous/unknown,
+    # cd_flags a comma-separated list such as state_mismatch.
+    _run(
+        db,
+        """
+        CREATE TABLE roster_versions (
+            id INTEGER PRIMARY KEY,
+            loaded_at TEXT NOT NULL,
+            legislators_file TEXT NOT NULL,
+            legislators_sha256 TEXT NOT NULL,
+            social_file TEXT,
+            social_sha256 TEXT,
+            zip_file TEXT NOT NULL,
+            zip_sha256 TEXT NOT NULL,
+            members INTEGER NOT NULL,
+            zip_rows INTEGER NOT NULL,
+            changes TEXT
+        );
+        CREATE TABLE members (
+            bioguide TEXT PRIMARY KEY,
+            chamber TEXT NOT NULL CHECK (chamber IN ('house', 'senate')),
+            state TEXT NOT NULL,
+            district INTEGER,
+            title TEXT NOT NULL,
+            full_name TEXT NOT NULL,
+            first_name TEXT,
+            last_name TEXT NOT NULL,
+            party TEXT,
+            phone TEXT,
+            contact_url TEXT,
+            website TEXT,
+            twitter TEXT,
+            state_rank TEXT,
+            senate_class INTEGER
+        );
+        CREATE INDEX members_seat ON members (state, chamber, district);
+        CREATE TABLE zip_districts (
+            zip TEXT NOT NULL,
+            state TEXT NOT NULL,
+            district INTEGER NOT NULL,
+            PRIMARY KEY (zip, state, district)
+        ) WITHOUT ROWID;
+        ALTER TABLE subscribers ADD COLUMN cd_state TEXT;
+        ALTER TABLE subscribers ADD COLUMN cd_district INTEGER;
+        ALTER TABLE subscribers ADD COLUMN cd_confidence TEXT NOT NULL DEFAULT 'unknown'
+            CHECK (cd_confidence IN ('exact', 'ambiguous', 'unknown'));
+        ALTER TABLE subscribers ADD COLUMN cd_flags TEXT;
+        ALTER TABLE subscribers ADD COLUMN cd_choice INTEGER
+        """,
+    )
 
 
 @migration(3)
@@ -324,3 +379,55 @@ def find_subscriber(db: Database, email: str) -> Subscriber | None:
         f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email = ?", [email.strip()]
     ).fetchone()
     return row_to_subscriber(row) if row else None
+
+
+# --------------------------------------------------------------------------
+# members of Congress and districts
+
+MEMBER_COLUMNS = (
+    "bioguide, chamber, state, district, title, full_name, last_name, party, phone,"
+    " contact_url, twitter, first_name, website"
+)
+
+
+def _row_to_member(row: tuple[Any, ...]) -> Member:
+    return Member(*row)
+
+
+def members_for_seat(db: Database, state: str, district: int) -> list[Member]:
+    rows = db.execute(
+        f"SELECT {MEMBER_COLUMNS} FROM members"
+        " WHERE chamber = 'house' AND state = ? AND district = ?",
+        [state, district],
+    ).fetchall()
+    return [_row_to_member(row) for row in rows]
+
+
+def senators_for_state(db: Database, state: str) -> list[Member]:
+    rows = db.execute(
+        f"SELECT {MEMBER_COLUMNS} FROM members WHERE chamber = 'senate' AND state = ?"
+        " ORDER BY CASE state_rank WHEN 'senior' THEN 0 ELSE 1 END, last_name",
+        [state],
+    ).fetchall()
+    return [_row_to_member(row) for row in rows]
+
+
+def zip_districts_for(db: Database, zip_code: str) -> list[tuple[str, int]]:
+    """(state, district) pairs the ZIP map gives for a ZIP, in order."""
+    rows = db.execute(
+        "SELECT state, district FROM zip_districts WHERE zip = ? ORDER BY state, district",
+        [zip_code],
+    ).fetchall()
+    return [(state, district) for state, district in rows]
+
+
+def subscriber_district(db: Database, subscriber_id: int) -> tuple[Any, ...]:
+    """(zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice) of a subscriber."""
+    row = db.execute(
+        "SELECT zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice"
+        " FROM subscribers WHERE id = ?",
+        [subscriber_id],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no subscriber with id {subscriber_id}")
+    return tuple(row)

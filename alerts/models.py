@@ -105,6 +105,32 @@ class Member:
     website: str | None = None
 
 
+@dataclass
+class Targets:
+    """A subscriber's own members of Congress, as resolved from the roster.
+
+    `house` holds one member when the district is known (exact, or picked by the
+    subscriber), the candidates when the ZIP spans several districts, and nobody
+    when it is unknown or the seat is vacant. DC and the territories have no senators.
+    """
+
+    state: str | None
+    confidence: Confidence
+    house: list[Member] = field(default_factory=list)
+    senate: list[Member] = field(default_factory=list)
+    district: int | None = None  # the House district when known
+    candidates: list[int] = field(default_factory=list)  # districts when ambiguous
+    vacant_house: bool = False  # the known district's seat is empty
+    flags: tuple[str, ...] = ()
+
+    @property
+    def representative(self) -> Member | None:
+        """The subscriber's own House member when known for certain, else None."""
+        if self.district is not None and len(self.house) == 1:
+            return self.house[0]
+        return None
+
+
 class CampaignKind(StrEnum):
     UPDATE = "update"
     ACTION = "action"
