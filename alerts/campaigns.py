@@ -316,10 +316,10 @@ class _Reader:
             )
             return None
         keys = self.entries(root, "front matter", TOP_KEYS)
-        kind = self.kind(keys, self.line_of(root))
+        kind = self.kind(keys)
         subject = self.source_text(keys["subject"], one_line=True) if "subject" in keys else None
         if "subject" not in keys:
-            self.problem(self.first_line, "subject is required")
+            self.problem(1, "subject is required")
         if not body.strip():
             self.problem(body_line, "the body (Markdown after the front matter) is empty")
         elif PLACEHOLDER_MARK.lower() in body.lower():
@@ -335,8 +335,10 @@ class _Reader:
         emails = {
             name: self.email(keys[name]) for name in ("from_email", "reply_to") if name in keys
         }
-        preheader = keys.get("preheader")
-        segment = keys.get("segment")
+        preheader = (
+            self.source_text(keys["preheader"], one_line=True) if "preheader" in keys else None
+        )
+        segment = self.segment(keys["segment"].node) if "segment" in keys else None
         if self.problems or kind is None or subject is None:
             return None
         return Campaign(
@@ -346,19 +348,19 @@ class _Reader:
             subject=subject,
             body=SourceText(body, body_line),
             source_sha256=sha,
-            preheader=self.source_text(preheader, one_line=True) if preheader else None,
+            preheader=preheader,
             from_email=emails.get("from_email"),
             from_name=optional.get("from_name"),
             reply_to=emails.get("reply_to"),
-            segment=self.segment(segment.node, segment.line) if segment else None,
+            segment=segment,
             letter=letter,
             button=optional.get("button"),
             first_name_fallback=optional.get("first_name_fallback") or "friend",
         )
 
-    def kind(self, keys: dict[str, _Entry], root_line: int) -> CampaignKind | None:
+    def kind(self, keys: dict[str, _Entry]) -> CampaignKind | None:
         if "kind" not in keys:
-            self.problem(root_line, "kind is required (update or action)")
+            self.problem(1, "kind is required (update or action)")
             return None
         value = self.string(keys["kind"], one_line=True)
         try:
@@ -376,7 +378,7 @@ class _Reader:
         if kind is not CampaignKind.ACTION:
             return None
         if "letter" not in keys:
-            self.problem(self.first_line, "an action campaign needs a letter (to, subject, body)")
+            self.problem(1, "an action campaign needs a letter (to, subject, body)")
             return None
         return self.letter(keys["letter"], {k: keys[k] for k in LETTER_EXTRAS if k in keys})
 
@@ -443,7 +445,7 @@ class _Reader:
 
     # -- segments
 
-    def segment(self, node: yaml.Node, line: int) -> Segment | None:
+    def segment(self, node: yaml.Node) -> Segment | None:
         if isinstance(node, yaml.ScalarNode) and self.value(node) in (None, "everyone"):
             return None
         return self.rules(node, "segment")

@@ -91,6 +91,42 @@ def make_token(key: bytes, token: Token) -> str:
     return base64.urlsafe_b64encode(bytes(payload) + mac).rstrip(b"=").decode("ascii")
 
 
+class TokenMaker:
+    """Makes the tokens of one campaign quickly: the same text as make_token.
+
+    Sending makes several tokens per recipient; the campaign's part of the
+    payload and the encodings of link ids are computed once.
+    """
+
+    def __init__(self, key: bytes, campaign_id: int):
+        self._key = key
+        self._prefix = {
+            kind: _varint_bytes(int(kind)) + _varint_bytes(campaign_id) for kind in TokenKind
+        }
+        self._ids: dict[int, bytes] = {}
+
+    def _id(self, value: int) -> bytes:
+        encoded = self._ids.get(value)
+        if encoded is None:
+            encoded = _varint_bytes(value)
+            if len(self._ids) < 4096:
+                self._ids[value] = encoded
+        return encoded
+
+    def make(self, kind: TokenKind, subscriber_id: int, link_id: int = 0) -> str:
+        payload = self._prefix[kind] + _varint_bytes(subscriber_id) + self._id(link_id)
+        mac = hmac.digest(self._key, payload, "sha256")[:MAC_BYTES]
+        return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode("ascii")
+
+
+def _varint_bytes(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    _put_varint(out, value)
+    return bytes(out)
+
+
 def read_token(key: bytes, text: str, kind: TokenKind | None = None) -> Token:
     """Verify and decode a token; raise TokenError if it is malformed, forged or of another kind."""
     if not text or len(text) > 64 or not text.isascii():
@@ -125,7 +161,7 @@ def read_token(key: bytes, text: str, kind: TokenKind | None = None) -> Token:
 # Link rewriting
 
 NO_TRACK = "notrack:"
-_HREF_RE = re.compile(r'href="(notrack:)?([^"]*)"', re.IGNORECASE)
+_HREF_RE = re.compile(r'(<(?:a|area)\s[^>]*?\bhref=")(notrack:)?([^"]*)"', re.IGNORECASE)
 _TEXT_LINK_RE = re.compile(r"<(notrack:)?([a-z][a-z0-9+.-]*:[^<>\s]*)>", re.IGNORECASE)
 _TRACKABLE_RE = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
 
@@ -146,11 +182,11 @@ class _LinkTable:
 
 
 def _rewrite_href(match: re.Match[str], table: _LinkTable) -> str:
-    untracked, value = match.group(1), match.group(2)
+    start, untracked, value = match.group(1), match.group(2), match.group(3)
     url = html.unescape(value)
     if untracked or not _TRACKABLE_RE.match(url):
-        return f'href="{value}"'
-    return f'href="{link_placeholder(table.index(url), HTML_CONTEXT)}"'
+        return f'{start}{value}"'
+    return f'{start}{link_placeholder(table.index(url), HTML_CONTEXT)}"'
 
 
 def _rewrite_text_link(match: re.Match[str], table: _LinkTable) -> str:

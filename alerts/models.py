@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -348,26 +349,45 @@ class CompiledCampaign:
         return frozenset(found)
 
     @cached_property
-    def formats(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """Subject, HTML and text as str.format templates with the placeholder of each field.
+    def plans(self) -> tuple[SubstitutionPlan, SubstitutionPlan, SubstitutionPlan]:
+        """Subject, HTML and text cut at their placeholders, made once per campaign."""
+        return (
+            SubstitutionPlan.of(self.subject),
+            SubstitutionPlan.of(self.html),
+            SubstitutionPlan.of(self.text),
+        )
 
-        Made once, so each recipient's message is three C-speed format calls.
-        """
-        return tuple(_format_template(part) for part in (self.subject, self.html, self.text))
 
+@dataclass(frozen=True)
+class SubstitutionPlan:
+    """A text cut into literal pieces and placeholder slots, to fill by joining.
 
-def _format_template(text: str) -> tuple[str, tuple[str, ...]]:
-    order: dict[str, int] = {}
-    pieces: list[str] = []
-    last = 0
-    for match in PLACEHOLDER_RE.finditer(text):
-        literal = text[last : match.start()]
-        pieces.append(literal.replace("{", "{{").replace("}", "}}"))
-        index = order.setdefault(match.group(0), len(order))
-        pieces.append(f"{{{index}}}")
-        last = match.end()
-    pieces.append(text[last:].replace("{", "{{").replace("}", "}}"))
-    return "".join(pieces), tuple(order)
+    Filling is a list copy, one assignment per slot and a join: a few
+    microseconds for a whole HTML message (str.format would re-parse it).
+    """
+
+    pieces: tuple[str, ...]  # literals, with "" where a value goes
+    slots: tuple[tuple[int, str], ...]  # (index in pieces, placeholder)
+
+    @classmethod
+    def of(cls, text: str) -> SubstitutionPlan:
+        pieces: list[str] = []
+        slots: list[tuple[int, str]] = []
+        last = 0
+        for match in PLACEHOLDER_RE.finditer(text):
+            pieces.append(text[last : match.start()])
+            slots.append((len(pieces), match.group(0)))
+            pieces.append("")
+            last = match.end()
+        pieces.append(text[last:])
+        return cls(tuple(pieces), tuple(slots))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The text with each placeholder replaced by values[placeholder] (KeyError if absent)."""
+        out = list(self.pieces)
+        for index, key in self.slots:
+            out[index] = values[key]
+        return "".join(out)
 
 
 @dataclass(frozen=True)

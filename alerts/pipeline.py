@@ -15,7 +15,9 @@ content and each recipient's `values` as `substitutions`.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +26,7 @@ from alerts import links, render, targets
 from alerts.config import Config
 from alerts.db import Database
 from alerts.errors import CampaignError, ConfigError
-from alerts.links import Token, TokenKind, make_token, token_key
+from alerts.links import TokenKind, TokenMaker, token_key
 from alerts.models import (
     HTML_CONTEXT,
     Campaign,
@@ -43,6 +45,7 @@ SUBSTITUTIONS_LIMIT = 10_000  # SendGrid: bytes of substitutions per personaliza
 NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
 TOKEN_ALLOWANCE = 40  # characters a token may take in the size estimate (they are ~20)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+TYPICAL_BASE_URL = "https://act.example-organisation.org"  # for checks without base_url
 
 
 # --------------------------------------------------------------------------
@@ -81,7 +84,7 @@ def check_campaign(campaign: Campaign, site: SiteSettings, templates_dir: Path) 
         problems.extend(render.check_letter(campaign, SAMPLE_SUBSCRIBER, samples))
     if compiled is not None and not problems:
         try:
-            substitution_bytes_limit(compiled, "https://" + "x" * 60)
+            substitution_bytes_limit(compiled, site.base_url or TYPICAL_BASE_URL)
         except CampaignError as exc:
             problems.append(f"{campaign.path}: {exc}")
     if problems:
@@ -104,6 +107,14 @@ class PreparedCampaign:
     key: bytes
     base_url: str
     plan: tuple[tuple[str, str, str], ...]  # (placeholder, name, context) for each key
+
+    @cached_property
+    def tokens(self) -> TokenMaker:
+        return TokenMaker(self.key, self.campaign_id)
+
+    @cached_property
+    def fallbacks(self) -> dict[str, str]:
+        return dict(self.compiled.fallbacks)
 
 
 def check_base_url(base_url: str | None) -> str:
@@ -165,17 +176,11 @@ def _name(value: str | None) -> str:
     return render.one_line(value or "").strip()[:NAME_LIMIT]
 
 
-def _token(
-    prepared: PreparedCampaign, kind: TokenKind, subscriber_id: int, link_id: int = 0
-) -> str:
-    return make_token(prepared.key, Token(kind, prepared.campaign_id, subscriber_id, link_id))
-
-
 def _raw_values(
     prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
 ) -> dict[str, str]:
-    """Every per-recipient value by placeholder name, unescaped."""
-    fallbacks = dict(prepared.compiled.fallbacks)
+    """Every per-recipient value by placeholder name: one line each, not yet escaped."""
+    fallbacks = prepared.fallbacks
     rep = targets.representative if targets else None
     known = {
         "first_name": _name(subscriber.first_name),
@@ -192,16 +197,13 @@ def _raw_values(
         values[name + render.CAP_SUFFIX] = value or fallback[:1].upper() + fallback[1:]
     sid = subscriber.id or 0
     base = prepared.base_url
-    values["unsubscribe_url"] = links.unsubscribe_url(
-        base, _token(prepared, TokenKind.UNSUBSCRIBE, sid)
-    )
-    values["open_url"] = links.open_url(base, _token(prepared, TokenKind.OPEN, sid))
+    make = prepared.tokens.make
+    values["unsubscribe_url"] = links.unsubscribe_url(base, make(TokenKind.UNSUBSCRIBE, sid))
+    values["open_url"] = links.open_url(base, make(TokenKind.OPEN, sid))
     if prepared.compiled.kind is CampaignKind.ACTION:
-        values["letter_url"] = links.letter_url(base, _token(prepared, TokenKind.LETTER, sid))
+        values["letter_url"] = links.letter_url(base, make(TokenKind.LETTER, sid))
     for index, link_id in enumerate(prepared.link_ids):
-        values[f"link.{index}"] = links.click_url(
-            base, _token(prepared, TokenKind.CLICK, sid, link_id)
-        )
+        values[f"link.{index}"] = links.click_url(base, make(TokenKind.CLICK, sid, link_id))
     return values
 
 
@@ -215,13 +217,17 @@ def recipient_values(
     render.personalise.
     """
     raw = _raw_values(prepared, subscriber, targets)
-    return {key: render.escape_value(raw[name], context) for key, name, context in prepared.plan}
+    escape = html.escape
+    return {
+        key: escape(raw[name]) if context == HTML_CONTEXT else raw[name]
+        for key, name, context in prepared.plan
+    }
 
 
 def recipient_headers(prepared: PreparedCampaign, subscriber_id: int) -> dict[str, str]:
     """RFC 8058 one-click unsubscribe headers for one recipient."""
     url = links.unsubscribe_url(
-        prepared.base_url, _token(prepared, TokenKind.UNSUBSCRIBE, subscriber_id)
+        prepared.base_url, prepared.tokens.make(TokenKind.UNSUBSCRIBE, subscriber_id)
     )
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": render.ONE_CLICK}
 

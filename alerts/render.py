@@ -19,7 +19,7 @@ import html
 import logging
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -81,6 +81,7 @@ REPRESENTATIVE_FALLBACKS = {
 }
 
 _NAME_RE = r"[a-z0-9_.]+?"
+_NEUTRAL_RE = re.compile(rf"-ALRT\.({_NAME_RE})\.{NEUTRAL_CONTEXT}-")
 
 
 # --------------------------------------------------------------------------
@@ -164,10 +165,10 @@ def _error_line(exc: BaseException, filename: str) -> int | None:
 def _message(exc: BaseException) -> str:
     if isinstance(exc, jinja2.TemplateSyntaxError):
         return f"template syntax error: {exc.message}"
-    if isinstance(exc, jinja2.UndefinedError | jinja2.TemplateRuntimeError):
-        return str(exc)
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"not allowed in a campaign: {exc}"
+    if isinstance(exc, jinja2.UndefinedError | jinja2.TemplateRuntimeError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -236,9 +237,24 @@ def _inline_text(node: SyntaxTreeNode) -> str:
     return inner
 
 
+# Widths a placeholder is counted as when wrapping text: about what it becomes.
+URL_WIDTH = 45
+NAME_WIDTH = 8
+
+
 def _wrap(text: str, indent: str = "") -> str:
+    """Fill lines to TEXT_WIDTH, counting each placeholder as the width of a typical value."""
+    stand_ins: dict[str, str] = {}
+
+    def stand_in(match: re.Match[str]) -> str:
+        width = URL_WIDTH if match.group(1).endswith("_url") else NAME_WIDTH
+        key = chr(0xE000 + len(stand_ins)) + "\ue0ff" * (width - 1)
+        stand_ins[key] = match.group(0)
+        return key
+
+    shortened = _NEUTRAL_RE.sub(stand_in, text)
     lines = []
-    for line in text.split("\n"):
+    for line in shortened.split("\n"):
         lines.append(
             textwrap.fill(
                 line,
@@ -250,7 +266,10 @@ def _wrap(text: str, indent: str = "") -> str:
             )
             or indent.rstrip()
         )
-    return "\n".join(lines)
+    filled = "\n".join(lines)
+    for key, original in stand_ins.items():
+        filled = filled.replace(key, original)
+    return filled
 
 
 def _block_text(node: SyntaxTreeNode, indent: str = "") -> str:
@@ -350,7 +369,6 @@ def _campaign_context(campaign: Campaign, site: SiteSettings) -> dict[str, Any]:
 
 
 _SENTENCE_END = re.compile(r"(^|[.!?:]|\n)[\s*_#>\"'“‘(\[-]*$")
-_NEUTRAL_RE = re.compile(rf"-ALRT\.({_NAME_RE})\.{NEUTRAL_CONTEXT}-")
 
 
 def _capitalise_sentence_starts(text: str) -> str:
@@ -557,7 +575,7 @@ def _text_message(
             )
         parts.append("\n".join(action))
     parts.append(
-        "--\n"
+        "-- \n"
         f"{site.org_name}\n{site.postal_address}\n"
         f"You get these emails because you signed up with {site.org_name}.\n"
         f"Unsubscribe with one click: <{placeholder('unsubscribe_url')}>"
@@ -629,12 +647,6 @@ def one_line(value: str) -> str:
     return " ".join("".join(c if c.isprintable() else " " for c in value).split())
 
 
-def escape_value(value: str, context: str) -> str:
-    """A recipient value as it must appear in an HTML or a text placeholder."""
-    flat = one_line(value)
-    return html.escape(flat, quote=True) if context == HTML_CONTEXT else flat
-
-
 def personalise(compiled: CompiledCampaign, values: Mapping[str, str]) -> RenderedMessage:
     """One recipient's message: the compiled parts with every placeholder replaced.
 
@@ -643,10 +655,10 @@ def personalise(compiled: CompiledCampaign, values: Mapping[str, str]) -> Render
     if one is missing.
     """
     try:
-        (s_fmt, s_keys), (h_fmt, h_keys), (t_fmt, t_keys) = compiled.formats
-        subject = s_fmt.format(*[values[k] for k in s_keys])
-        html_part = h_fmt.format(*[values[k] for k in h_keys])
-        text_part = t_fmt.format(*[values[k] for k in t_keys])
+        subject_plan, html_plan, text_plan = compiled.plans
+        subject = subject_plan.fill(values)
+        html_part = html_plan.fill(values)
+        text_part = text_plan.fill(values)
         unsubscribe = values[UNSUBSCRIBE_TEXT_KEY]
     except KeyError as exc:
         raise CampaignError(f"{compiled.slug}: no value for placeholder {exc.args[0]}") from None
@@ -730,27 +742,31 @@ TWEET_LIMIT = 280
 def check_letter(
     campaign: Campaign, subscriber: Subscriber, targets: Iterable[Member]
 ) -> list[str]:
-    """Problems found rendering the letter, call script and tweet for sample targets."""
+    """Problems found rendering each part of the letter for sample targets."""
+    letter = _letter(campaign)
+    parts = [
+        ("letter subject", letter.subject),
+        ("letter body", letter.body),
+        ("call_script", letter.call_script),
+        ("tweet", letter.tweet),
+    ]
     problems: list[str] = []
-    renderers: tuple[Callable[[Campaign, Subscriber, Member], Any], ...] = (
-        render_letter,
-        render_call_script,
-        render_tweet,
-    )
-    for target in targets:
-        for renderer in renderers:
+    for label, source in parts:
+        if source is None:
+            continue
+        for target in targets:
             try:
-                result = renderer(campaign, subscriber, target)
+                text = _render_letter_part(campaign, label, source, subscriber, target)
             except CampaignError as exc:
-                if str(exc) not in problems:
-                    problems.append(str(exc))
-                continue
-            tweet = campaign.letter.tweet if campaign.letter else None
-            if renderer is render_tweet and result and len(result) > TWEET_LIMIT and tweet:
-                message = (
-                    f"{campaign.path}:{tweet.line}: tweet: {len(result)} characters "
+                problem = str(exc)
+            else:
+                length = len(" ".join(text.split()))
+                if label != "tweet" or length <= TWEET_LIMIT:
+                    continue
+                problem = (
+                    f"{campaign.path}:{source.line}: tweet: {length} characters "
                     f"for {target.full_name}, over the limit of {TWEET_LIMIT}"
                 )
-                if message not in problems:
-                    problems.append(message)
+            if problem not in problems:
+                problems.append(problem)
     return problems
