@@ -14,6 +14,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,22 @@ from typing import Any
 import sqlite_utils
 
 from alerts.errors import InputFileError, NotFoundError
-from alerts.models import Member, Subscriber
+from alerts.models import (
+    AllOf,
+    AnyOf,
+    CampaignRecord,
+    DistrictIn,
+    Engaged,
+    Engagement,
+    Member,
+    Not,
+    Segment,
+    SignedUp,
+    SourceIn,
+    StateIn,
+    Subscriber,
+    TagIn,
+)
 
 Database = sqlite_utils.Database
 Migration = Callable[[Database], None]
@@ -431,3 +447,206 @@ def subscriber_district(db: Database, subscriber_id: int) -> tuple[Any, ...]:
     if row is None:
         raise NotFoundError(f"no subscriber with id {subscriber_id}")
     return tuple(row)
+
+
+# --------------------------------------------------------------------------
+# campaigns and links (campaigns.py, render.py, pipeline.py)
+
+CAMPAIGN_COLUMNS = (
+    "id, slug, kind, subject, source_sha256, created_at, send_started_at, send_finished_at"
+)
+
+
+def register_campaign(db: Database, slug: str, kind: str, subject: str, source_sha256: str) -> int:
+    """The id of the campaign named `slug`, adding its row on first use.
+
+    Until its sending starts, the row follows the file (kind, subject, hash);
+    after that it is left as it was sent.
+    """
+    with write_transaction(db):
+        db.execute(
+            "INSERT INTO campaigns (slug, kind, subject, source_sha256, created_at)"
+            " VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (slug) DO UPDATE SET kind = excluded.kind,"
+            " subject = excluded.subject, source_sha256 = excluded.source_sha256"
+            " WHERE campaigns.send_started_at IS NULL",
+            [slug, kind, subject, source_sha256, utc_now()],
+        )
+        row = db.execute("SELECT id FROM campaigns WHERE slug = ?", [slug]).fetchone()
+    return int(row[0])
+
+
+def register_links(db: Database, campaign_id: int, urls: list[str] | tuple[str, ...]) -> list[int]:
+    """Ids of a campaign's links, in the order of `urls`, adding the new ones."""
+    with write_transaction(db):
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO links (campaign_id, url) VALUES (?, ?)",
+            [(campaign_id, url) for url in urls],
+        )
+        rows = db.execute(
+            "SELECT url, id FROM links WHERE campaign_id = ?", [campaign_id]
+        ).fetchall()
+    ids = dict(rows)
+    return [int(ids[url]) for url in urls]
+
+
+def _row_to_campaign(row: tuple[Any, ...]) -> CampaignRecord:
+    return CampaignRecord(*row)
+
+
+def campaign_records(db: Database) -> list[CampaignRecord]:
+    rows = db.execute(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY slug").fetchall()
+    return [_row_to_campaign(row) for row in rows]
+
+
+def campaign_record(db: Database, slug: str) -> CampaignRecord | None:
+    row = db.execute(f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE slug = ?", [slug]).fetchone()
+    return _row_to_campaign(row) if row else None
+
+
+def campaign_record_by_id(db: Database, campaign_id: int) -> CampaignRecord | None:
+    row = db.execute(
+        f"SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?", [campaign_id]
+    ).fetchone()
+    return _row_to_campaign(row) if row else None
+
+
+# Segments: each rule becomes a WHERE clause over `subscribers s`.
+
+ENGAGEMENT_KINDS = {
+    Engagement.OPENED: ("open", "sg_open", "click", "sg_click"),
+    Engagement.CLICKED: ("click", "sg_click"),
+    Engagement.ACTED: ("letter_sent",),
+}
+SECONDS_PER_DAY = 86400
+
+
+def _in_list(expression: str, values: tuple[Any, ...]) -> str:
+    return f"{expression} IN ({', '.join('?' for _ in values)})"
+
+
+@dataclass(frozen=True)
+class _SegmentScope:
+    now: datetime
+    exclude_campaign_id: int | None  # the campaign being sent is not a "recent" one
+
+
+def segment_where(
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> tuple[str, list[Any]]:
+    """SQL condition over `subscribers s` for a segment; `subscribed` is always required."""
+    if segment is None:
+        return "s.status = 'subscribed'", []
+    scope = _SegmentScope(now or datetime.now(UTC), exclude_campaign_id)
+    clause, params = _segment_sql(segment, scope)
+    return f"s.status = 'subscribed' AND ({clause})", params
+
+
+def _segment_sql(segment: Segment, scope: _SegmentScope) -> tuple[str, list[Any]]:
+    if isinstance(segment, AllOf | AnyOf):
+        joiner = " AND " if isinstance(segment, AllOf) else " OR "
+        parts = [_segment_sql(part, scope) for part in segment.parts]
+        return joiner.join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
+    if isinstance(segment, Not):
+        sql, params = _segment_sql(segment.part, scope)
+        return f"NOT ({sql})", params
+    if isinstance(segment, TagIn):
+        tags = tuple(tag.lower() for tag in segment.tags)
+        return (
+            "EXISTS (SELECT 1 FROM json_each(s.tags) WHERE "
+            + _in_list("lower(json_each.value)", tags)
+            + ")",
+            list(tags),
+        )
+    if isinstance(segment, StateIn):
+        return _in_list("upper(COALESCE(s.cd_state, s.state))", segment.states), list(
+            segment.states
+        )
+    if isinstance(segment, SourceIn):
+        sources = tuple(source.lower() for source in segment.sources)
+        return _in_list("lower(s.source)", sources), list(sources)
+    if isinstance(segment, DistrictIn):
+        return _district_sql(segment)
+    if isinstance(segment, SignedUp):
+        return _signed_up_sql(segment, scope.now)
+    if isinstance(segment, Engaged):
+        return _engaged_sql(segment, scope)
+    raise TypeError(f"unknown segment rule {segment!r}")
+
+
+def _district_sql(segment: DistrictIn) -> tuple[str, list[Any]]:
+    # A known district: exact, or picked by the subscriber among the ZIP's candidates.
+    one = (
+        "(upper(s.cd_state) = ? AND COALESCE(s.cd_district,"
+        " CASE WHEN s.cd_confidence = 'ambiguous' THEN s.cd_choice END) = ?)"
+    )
+    return " OR ".join(one for _ in segment.districts), [
+        value for pair in segment.districts for value in pair
+    ]
+
+
+def _signed_up_sql(segment: SignedUp, now: datetime) -> tuple[str, list[Any]]:
+    # ISO 8601 text compares in time order, so dates compare with timestamps directly.
+    signed = "COALESCE(s.consent_at, s.created_at)"
+    clauses: list[str] = []
+    params: list[Any] = []
+    if segment.after:
+        clauses.append(f"{signed} >= ?")
+        params.append(segment.after)
+    if segment.before:
+        clauses.append(f"{signed} < ?")
+        params.append(segment.before)
+    if segment.within_days:
+        since = now.timestamp() - segment.within_days * SECONDS_PER_DAY
+        clauses.append(f"{signed} >= ?")
+        params.append(datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return " AND ".join(clauses), params
+
+
+def _engaged_sql(segment: Engaged, scope: _SegmentScope) -> tuple[str, list[Any]]:
+    kinds = ENGAGEMENT_KINDS[segment.what]
+    sql = (
+        "EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.machine = 0 AND "
+        + _in_list("e.kind", kinds)
+    )
+    params: list[Any] = list(kinds)
+    if segment.last_campaigns:
+        sql += (
+            " AND e.campaign_id IN (SELECT id FROM campaigns WHERE send_started_at IS NOT NULL"
+            " AND id IS NOT ? ORDER BY send_started_at DESC, id DESC LIMIT ?)"
+        )
+        params += [scope.exclude_campaign_id, segment.last_campaigns]
+    if segment.within_days:
+        sql += " AND e.at >= ?"
+        params.append(int(scope.now.timestamp()) - segment.within_days * SECONDS_PER_DAY)
+    return sql + ")", params
+
+
+def segment_subscriber_ids(
+    db: Database,
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> list[int]:
+    """Ids of the subscribed people a segment selects, in id order.
+
+    `exclude_campaign_id` (the campaign being sent) never counts among the
+    "last N campaigns" of an engagement rule.
+    """
+    where, params = segment_where(segment, now, exclude_campaign_id)
+    rows = db.execute(f"SELECT s.id FROM subscribers s WHERE {where} ORDER BY s.id", params)
+    return [row[0] for row in rows.fetchall()]
+
+
+def segment_count(
+    db: Database,
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> int:
+    where, params = segment_where(segment, now, exclude_campaign_id)
+    return int(
+        db.execute(f"SELECT count(*) FROM subscribers s WHERE {where}", params).fetchone()[0]
+    )

@@ -37,7 +37,23 @@ class LookupFailed(AlertsError):
 
 
 class CampaignError(AlertsError):
-    """A campaign file or template is invalid."""
+    """A campaign file or template is invalid.
+
+    `problems` lists every `file:line: message` found; the exception's own
+    message is the first of them, with a count of the rest.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        self.problems = problems or [message]
+        super().__init__(message)
+
+    @classmethod
+    def collected(cls, problems: list[str]) -> "CampaignError":
+        more = len(problems) - 1
+        summary = problems[0] + (
+            f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        )
+        return cls(summary, problems)
 
 
 class TokenError(AlertsError):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
 
 
 class Status(StrEnum):
@@ -169,3 +173,250 @@ class EventKind(StrEnum):
     SG_UNSUBSCRIBE = "sg_unsubscribe"
     GROUP_UNSUBSCRIBE = "group_unsubscribe"
     GROUP_RESUBSCRIBE = "group_resubscribe"
+
+
+# --------------------------------------------------------------------------
+# Campaigns: the parsed campaign file, its audience, and the compiled message
+
+# Per-recipient placeholders. Compiled campaigns carry these in place of
+# recipient values, so MJML and premailer run once per campaign and SendGrid
+# (or `render.personalise`) swaps them per recipient. The spelling uses only
+# URL-unreserved characters, so Markdown, MJML, premailer's href encoding and
+# HTML escaping all leave it alone: `-ALRT.<name>.<context>-`, where context
+# is `h` (HTML: the value is escaped), `t` (text and subject: the raw value,
+# one line) or `n` (neutral: only inside the compiler, never in its output).
+PLACEHOLDER_MARK = "-ALRT."
+PLACEHOLDER_RE = re.compile(r"-ALRT\.([a-z0-9_.]+?)\.([htn])-")
+HTML_CONTEXT = "h"
+TEXT_CONTEXT = "t"
+NEUTRAL_CONTEXT = "n"
+
+
+def placeholder(name: str, context: str = NEUTRAL_CONTEXT) -> str:
+    """The spelling of one per-recipient placeholder, e.g. `-ALRT.first_name.h-`."""
+    return f"{PLACEHOLDER_MARK}{name}.{context}-"
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A piece of a campaign file and the file line its first line sits on."""
+
+    text: str
+    line: int
+
+
+@dataclass(frozen=True)
+class TextCode:
+    """An SMS keyword and the number to text it to, as some letter services offer."""
+
+    keyword: str
+    number: str
+
+
+@dataclass(frozen=True)
+class LetterSpec:
+    """The `letter` of an action campaign: Jinja texts with `target` and `subscriber`."""
+
+    to: tuple[Chamber, ...]
+    subject: SourceText
+    body: SourceText
+    call_script: SourceText | None = None
+    tweet: SourceText | None = None
+    text_code: TextCode | None = None
+
+
+class Segment:
+    """Base of the segment rules: who receives a campaign (see docs/campaigns.md)."""
+
+
+@dataclass(frozen=True)
+class AllOf(Segment):
+    parts: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf(Segment):
+    parts: tuple[Segment, ...]
+
+
+@dataclass(frozen=True)
+class Not(Segment):
+    part: Segment
+
+
+@dataclass(frozen=True)
+class TagIn(Segment):
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateIn(Segment):
+    states: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DistrictIn(Segment):
+    districts: tuple[tuple[str, int], ...]  # (state, district); 0 is at-large
+
+
+@dataclass(frozen=True)
+class SourceIn(Segment):
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SignedUp(Segment):
+    """Signup date (consent time, else import time) on or after `after`, before `before`."""
+
+    after: str | None = None  # YYYY-MM-DD
+    before: str | None = None
+    within_days: int | None = None
+
+
+class Engagement(StrEnum):
+    OPENED = "opened"  # an open or a click: a click proves the message was opened
+    CLICKED = "clicked"
+    ACTED = "acted"  # sent a letter from the letter page
+
+
+@dataclass(frozen=True)
+class Engaged(Segment):
+    """Opened, clicked or acted in one of the last N sent campaigns, or in the last N days."""
+
+    what: Engagement
+    last_campaigns: int | None = None
+    within_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign file, validated. Texts keep their file lines for error messages."""
+
+    slug: str
+    path: Path
+    kind: CampaignKind
+    subject: SourceText
+    body: SourceText
+    source_sha256: str
+    preheader: SourceText | None = None
+    from_email: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    segment: Segment | None = None
+    letter: LetterSpec | None = None
+    button: str | None = None
+    first_name_fallback: str = "friend"
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The settings a message needs, from alerts.toml (see pipeline.site_settings)."""
+
+    org_name: str
+    postal_address: str
+    from_email: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    base_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CompiledCampaign:
+    """One campaign compiled once: subject, HTML and text with placeholders inside.
+
+    `links[i]` is the URL behind placeholder `link.<i>`. The same subject, HTML,
+    text and substitution map are what the sender hands to SendGrid.
+    """
+
+    slug: str
+    kind: CampaignKind
+    subject: str
+    html: str
+    text: str
+    source_sha256: str
+    from_email: str | None = None
+    from_name: str | None = None
+    reply_to: str | None = None
+    links: tuple[str, ...] = ()
+    fallbacks: tuple[tuple[str, str], ...] = ()  # (field, value used when blank)
+
+    @cached_property
+    def keys(self) -> frozenset[str]:
+        """Every placeholder spelling the subject, HTML or text uses."""
+        found: set[str] = set()
+        for part in (self.subject, self.html, self.text):
+            found.update(m.group(0) for m in PLACEHOLDER_RE.finditer(part))
+        return frozenset(found)
+
+    @cached_property
+    def plans(self) -> tuple[SubstitutionPlan, SubstitutionPlan, SubstitutionPlan]:
+        """Subject, HTML and text cut at their placeholders, made once per campaign."""
+        return (
+            SubstitutionPlan.of(self.subject),
+            SubstitutionPlan.of(self.html),
+            SubstitutionPlan.of(self.text),
+        )
+
+
+@dataclass(frozen=True)
+class SubstitutionPlan:
+    """A text cut into literal pieces and placeholder slots, to fill by joining.
+
+    Filling is a list copy, one assignment per slot and a join: a few
+    microseconds for a whole HTML message (str.format would re-parse it).
+    """
+
+    pieces: tuple[str, ...]  # literals, with "" where a value goes
+    slots: tuple[tuple[int, str], ...]  # (index in pieces, placeholder)
+
+    @classmethod
+    def of(cls, text: str) -> SubstitutionPlan:
+        pieces: list[str] = []
+        slots: list[tuple[int, str]] = []
+        last = 0
+        for match in PLACEHOLDER_RE.finditer(text):
+            pieces.append(text[last : match.start()])
+            slots.append((len(pieces), match.group(0)))
+            pieces.append("")
+            last = match.end()
+        pieces.append(text[last:])
+        return cls(tuple(pieces), tuple(slots))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The text with each placeholder replaced by values[placeholder] (KeyError if absent)."""
+        out = list(self.pieces)
+        for index, key in self.slots:
+            out[index] = values[key]
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """One recipient's message, as they will receive it."""
+
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    """A row of the campaigns table."""
+
+    id: int
+    slug: str
+    kind: str
+    subject: str
+    source_sha256: str | None
+    created_at: str
+    send_started_at: str | None
+    send_finished_at: str | None
+
+    @property
+    def status(self) -> str:
+        if self.send_finished_at:
+            return "sent"
+        if self.send_started_at:
+            return "sending"
+        return "draft"

@@ -1,3 +1,197 @@
-"""Commands: filled in by the issue that builds them."""
+"""`alerts campaigns list|new|check` and `alerts preview`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from alerts import campaigns, pipeline
+from alerts import db as store
+from alerts.config import bundled_dir
+from alerts.errors import AlertsError, CampaignError
+from alerts.models import Campaign, CampaignKind, CompiledCampaign, RenderedMessage, Subscriber
+from alerts.pipeline import PreparedCampaign
+
+from ._context import AppContext, pass_app
+from ._output import format_option, print_json, print_table
+
+
+def campaigns_dir(app: AppContext) -> Path:
+    """The project's campaigns/ folder, beside alerts.toml."""
+    return app.config_path.parent / "campaigns"
+
+
+def templates_dir(app: AppContext) -> Path:
+    """The project's templates/, or the bundled ones when the project has none."""
+    own = app.config_path.parent / "templates"
+    return own if own.is_dir() else bundled_dir("templates")
+
+
+@click.group("campaigns")
+def campaigns_group() -> None:
+    """Write and check campaigns: files in campaigns/<slug>.md."""
+
+
+@campaigns_group.command("list")
+@format_option("table", "json")
+@pass_app
+def list_campaigns(app: AppContext, fmt: str) -> None:
+    """Every campaign file with its kind, subject and status (draft, sending, sent, invalid)."""
+    records = store.campaign_records(app.db()) if app.db_path.exists() else []
+    rows = campaigns.summaries(campaigns_dir(app), records)
+    if fmt == "json":
+        print_json([row.as_dict() for row in rows])
+        return
+    if not rows:
+        click.echo(f"No campaigns in {campaigns_dir(app)}/: make one with `alerts campaigns new`.")
+        return
+    print_table([row.as_dict() for row in rows], ["slug", "kind", "subject", "status"])
+    for row in rows:
+        if row.problem:
+            click.echo(f"{row.slug}: {row.problem}", err=True)
+
+
+@campaigns_group.command("new")
+@click.argument("slug")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in CampaignKind]),
+    default=CampaignKind.UPDATE.value,
+    show_default=True,
+    help="update: an infrequent newsletter; action: a call to action with a letter.",
+)
+@pass_app
+def new_campaign(app: AppContext, slug: str, kind: str) -> None:
+    """Create campaigns/SLUG.md from a scaffold that passes the check."""
+    path = campaigns.create_campaign(campaigns_dir(app), slug, CampaignKind(kind))
+    click.echo(f"Created  {path}")
+    click.echo(f"Next: edit it, then `alerts campaigns check {slug}` and `alerts preview {slug}`.")
+
+
+@campaigns_group.command("check")
+@click.argument("slugs", nargs=-1, metavar="[SLUG]...")
+@pass_app
+def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
+    """Check campaign files (all of them when no SLUG is given).
+
+    Reports YAML errors, unknown keys, undefined variables and template errors as
+    file:line: message, MJML errors and missing footer parts; exits non-zero on any.
+    """
+    folder = campaigns_dir(app)
+    names = list(slugs) or [path.stem for path in campaigns.campaign_files(folder)]
+    if not names:
+        raise CampaignError(f"no campaign files in {folder}/")
+    site = pipeline.site_settings(app.config())
+    failed = 0
+    for name in names:
+        try:
+            campaign = campaigns.find_campaign(folder, name)
+            compiled = pipeline.check_campaign(campaign, site, templates_dir(app))
+        except CampaignError as exc:
+            failed += 1
+            for problem in exc.problems:
+                click.echo(problem, err=True)
+            continue
+        except AlertsError as exc:
+            failed += 1
+            click.echo(str(exc), err=True)
+            continue
+        click.echo(f"ok       {campaign.slug}: {_check_summary(app, campaign, compiled)}")
+    if failed:
+        raise CampaignError(f"{failed} of {len(names)} campaign(s) failed the check")
+
+
+def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampaign) -> str:
+    links = len(compiled.links)
+    parts = [f"{campaign.kind}", f"{links} tracked link{'s' if links != 1 else ''}"]
+    audience = campaigns.describe_segment(campaign.segment)
+    if app.db_path.exists():
+        count = store.segment_count(app.db(), campaign.segment)
+        audience += f" ({count:,} now)"
+    parts.append(f"to {audience}")
+    return ", ".join(parts)
+
+
+@click.command("preview")
+@click.argument("slug")
+@click.option("--email", help="Show the message as this subscriber gets it (default: a sample).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the message to FILE instead of standard output.",
+)
+@click.option("--text", "as_text", is_flag=True, help="The plain-text part, with its headers.")
+@click.option("--open", "open_it", is_flag=True, help="Open the message in the browser.")
+@pass_app
+def preview(
+    app: AppContext, slug: str, email: str | None, out: Path | None, as_text: bool, open_it: bool
+) -> None:
+    """Show campaign SLUG exactly as a subscriber will get it.
+
+    Uses the subscriber with --email when there is one, else a sample subscriber
+    and a sample representative. The campaign and its links are registered in
+    the database, so the tracked links are the ones a send would use.
+    """
+    config = app.config()
+    campaign = campaigns.find_campaign(campaigns_dir(app), slug)
+    compiled = pipeline.compile_campaign(
+        campaign, pipeline.site_settings(config), templates_dir(app)
+    )
+    db = app.db()
+    prepared = pipeline.prepare_campaign(
+        db, compiled, secret=config.require("secret"), base_url=config.require("base_url")
+    )
+    subscriber, targets, is_sample = pipeline.preview_recipient(db, email)
+    if is_sample:
+        why = f"no subscriber has the email {email}" if email else "no --email given"
+        click.echo(f"Showing a sample subscriber and representative ({why}).", err=True)
+    message = pipeline.build_message(prepared, subscriber, targets)
+    content = _as_text(prepared, subscriber, message) if as_text else message.html
+    if out is None and not open_it:
+        click.echo(content, nl=False)
+        return
+    suffix = ".txt" if as_text else ".html"
+    target = out or Path(tempfile.gettempdir()) / f"alerts-preview-{campaign.slug}{suffix}"
+    _write_atomically(target, content)
+    click.echo(f"Wrote    {target}", err=True)
+    if open_it:
+        click.launch(str(target.resolve()))
+
+
+def _as_text(prepared: PreparedCampaign, subscriber: Subscriber, message: RenderedMessage) -> str:
+    compiled = prepared.compiled
+    sender = (
+        f"{compiled.from_name} <{compiled.from_email}>"
+        if compiled.from_name
+        else compiled.from_email
+    )
+    lines = [
+        f"From: {sender or '(from_email is not set)'}",
+        f"To: {subscriber.email or ''}",
+        f"Subject: {message.subject}",
+    ]
+    if compiled.reply_to:
+        lines.insert(1, f"Reply-To: {compiled.reply_to}")
+    lines += [f"{name}: {value}" for name, value in message.headers.items()]
+    return "\n".join(lines) + "\n\n" + message.text
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    """Write via a temporary file in the same folder: a failure leaves nothing half-written."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CampaignError(f"{path}: folder {folder} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+COMMANDS = [campaigns_group, preview]
