@@ -162,10 +162,9 @@ def lookup_answer(db: Database, zip_code: str, state: str | None = None) -> Look
             " give --state to get the senators"
         )
     answer = Lookup(zip5, home, Confidence(confidence), district, flags)
-    if DistrictFlag.ZIP_MULTI_STATE in flags:
+    if home is None:  # the ZIP spans several states and none was given
         _add_multi_state(db, answer)
         return answer
-    assert home is not None  # every other case has a state
     _add_house(db, answer, home)
     answer.targets.extend(_target(m) for m in store.senators_for_state(db, home))
     if not any(t["chamber"] == Chamber.SENATE for t in answer.targets):
