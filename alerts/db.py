@@ -11,8 +11,9 @@ Functions below are grouped by the domain module they serve.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.errors import InputFileError, NotFoundError
+from alerts.errors import InputFileError, LookupFailed, NotFoundError
 from alerts.models import (
     AllOf,
     AnyOf,
@@ -402,7 +403,7 @@ def find_subscriber(db: Database, email: str) -> Subscriber | None:
 
 MEMBER_COLUMNS = (
     "bioguide, chamber, state, district, title, full_name, last_name, party, phone,"
-    " contact_url, twitter, first_name, website"
+    " contact_url, twitter, first_name, website, state_rank, senate_class"
 )
 
 
@@ -650,3 +651,349 @@ def segment_count(
     return int(
         db.execute(f"SELECT count(*) FROM subscribers s WHERE {where}", params).fetchone()[0]
     )
+
+
+# targets: the roster, the ZIP map and each subscriber's district
+#
+# One SQL text decides every district (RESOLVE_SQL below), whether it runs over a
+# million subscribers or over the single ZIP and state of `alerts targets lookup`.
+
+_DIGIT = "[0-9]"
+
+
+def _zip_key_sql(column: str) -> str:
+    """SQL for the 5-digit ZIP map key of a free-text ZIP, or NULL when it cannot be one.
+
+    ZIP+4 is cut to five digits; ZIPs that lost their leading zeros in a spreadsheet
+    (three or four digits) are padded.
+    """
+    z = f"trim({column})"
+    return (
+        f"CASE WHEN {z} GLOB '{_DIGIT * 5}' THEN {z}"
+        f" WHEN {z} GLOB '{_DIGIT * 5}-{_DIGIT * 4}' OR {z} GLOB '{_DIGIT * 9}'"
+        f" THEN substr({z}, 1, 5)"
+        f" WHEN {z} GLOB '{_DIGIT * 4}' THEN '0' || {z}"
+        f" WHEN {z} GLOB '{_DIGIT * 3}' THEN '00' || {z} END"
+    )
+
+
+def _flag_sql(condition: str, flag: str) -> str:
+    return f"CASE WHEN {condition} THEN '{flag},' ELSE '' END"
+
+
+_SEAT_IS_EMPTY = (
+    "district IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members m WHERE m.chamber = 'house'"
+    " AND m.state = home_state AND m.district = decided.district)"
+)
+
+
+@migration(20)
+def m020_zip_districts_by_seat(db: Database) -> None:
+    # Which states a roster knows, which are at-large and which seats are vacant are
+    # asked per state; the primary key starts with the ZIP.
+    db.execute("CREATE INDEX zip_districts_seat ON zip_districts (state, district)")
+
+
+# The key a district depends on: (ZIP map key or '', ZIP missing, given state, choice).
+def _key_columns_sql(prefix: str = "") -> str:
+    return (
+        f"coalesce({_zip_key_sql(prefix + 'zip')}, '') AS z,"
+        f" nullif(trim(coalesce({prefix}zip, '')), '') IS NULL AS no_zip,"
+        f" upper(trim(coalesce({prefix}state, ''))) AS given,"
+        f" coalesce({prefix}cd_choice, -1) AS choice"
+    )
+
+
+# From rows of `{keys}` (z, no_zip, given, choice): the home state, district, confidence
+# and flags. Each step is materialized so its subqueries run once per key.
+FACTS_SQL = f"""
+WITH own AS MATERIALIZED (
+    SELECT keys.*,
+        CASE WHEN given GLOB '[A-Z][A-Z]' AND (
+            EXISTS (SELECT 1 FROM members m WHERE m.state = given)
+            OR EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
+                       WHERE zd.state = given)) THEN given END AS own_state,
+        (SELECT count(DISTINCT zd.state) FROM zip_districts zd WHERE zd.zip = z) AS zip_states,
+        (SELECT min(zd.state) FROM zip_districts zd WHERE zd.zip = z) AS zip_state
+    FROM ({{keys}}) AS keys
+),
+home AS MATERIALIZED (
+    SELECT own.*,
+        coalesce(own_state, CASE WHEN zip_states = 1 THEN zip_state END) AS home_state
+    FROM own
+),
+seat AS MATERIALIZED (
+    SELECT home.*,
+        (SELECT count(*) FROM zip_districts zd
+         WHERE zd.zip = z AND zd.state = home_state) AS here,
+        (SELECT min(zd.district) FROM zip_districts zd
+         WHERE zd.zip = z AND zd.state = home_state) AS first_here,
+        home_state IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
+                        WHERE zd.state = home_state AND zd.district <> 0)
+        AND NOT EXISTS (SELECT 1 FROM members m WHERE m.state = home_state
+                        AND m.chamber = 'house' AND m.district <> 0)
+        AND (EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
+                     WHERE zd.state = home_state)
+             OR EXISTS (SELECT 1 FROM members m WHERE m.state = home_state
+                        AND m.chamber = 'house')) AS at_large
+    FROM home
+),
+decided AS MATERIALIZED (
+    SELECT seat.*,
+        CASE WHEN at_large THEN 0 WHEN here = 1 THEN first_here
+             WHEN here > 1 AND EXISTS (SELECT 1 FROM zip_districts zd WHERE zd.zip = z
+                 AND zd.state = home_state AND zd.district = choice) THEN choice
+        END AS district,
+        CASE WHEN at_large OR here = 1 THEN 'exact' WHEN here > 1 THEN 'ambiguous'
+             ELSE 'unknown' END AS confidence
+    FROM seat
+)
+SELECT z, no_zip, given, choice, home_state, district, confidence, nullif(rtrim(
+    {_flag_sql("no_zip", "zip_missing")}
+    || {_flag_sql("NOT no_zip AND z = ''", "zip_invalid")}
+    || {_flag_sql("z <> '' AND zip_states = 0", "zip_unknown")}
+    || {_flag_sql("given <> '' AND own_state IS NULL", "state_invalid")}
+    || {_flag_sql("own_state IS NULL AND home_state IS NOT NULL", "state_from_zip")}
+    || {_flag_sql("own_state IS NOT NULL AND zip_states > 0 AND here = 0", "state_mismatch")}
+    || {_flag_sql("own_state IS NULL AND zip_states > 1", "zip_multi_state")}
+    || {_flag_sql("here > 1 AND district IS NOT NULL", "chosen")}
+    || {_flag_sql(_SEAT_IS_EMPTY, "vacant")}, ','), '') AS flags
+FROM decided
+"""
+
+# Subscribers are resolved in three steps: their distinct raw (zip, state, choice)
+# values, the facts of each distinct key those values normalize to, then one UPDATE
+# that finds each row's facts by its raw values through an index.
+_RAW_KEYS = """
+CREATE TEMP TABLE _district_raw AS
+SELECT DISTINCT coalesce(zip, '') AS zip, coalesce(state, '') AS state,
+    coalesce(cd_choice, -1) AS cd_choice
+FROM subscribers {where}
+"""
+
+_FACTS = "CREATE TEMP TABLE _district_facts AS " + FACTS_SQL.replace(
+    "{keys}", f"SELECT DISTINCT {_key_columns_sql()} FROM temp._district_raw"
+)
+
+# Keyed by the raw values themselves (WITHOUT ROWID), so the UPDATE's lookup for each
+# subscriber is one B-tree search that lands on the answer.
+_RAW_FACTS_TABLE = """
+CREATE TEMP TABLE _district_map (
+    zip TEXT NOT NULL, state TEXT NOT NULL, cd_choice INTEGER NOT NULL,
+    home_state TEXT, district INTEGER, confidence TEXT NOT NULL, flags TEXT,
+    PRIMARY KEY (zip, state, cd_choice)
+) WITHOUT ROWID
+"""
+
+_RAW_FACTS = f"""
+INSERT INTO temp._district_map
+SELECT r.zip, r.state, r.cd_choice, f.home_state, f.district, f.confidence, f.flags
+FROM (SELECT zip, state, cd_choice, {_key_columns_sql()} FROM temp._district_raw) AS r
+JOIN temp._district_facts AS f
+    ON f.z = r.z AND f.no_zip = r.no_zip AND f.given = r.given AND f.choice = r.choice
+"""
+
+_RESOLVE_UPDATE = """
+UPDATE subscribers AS sub SET cd_state = m.home_state, cd_district = m.district,
+    cd_confidence = m.confidence, cd_flags = m.flags
+FROM temp._district_map AS m
+WHERE m.zip = coalesce(sub.zip, '') AND m.state = coalesce(sub.state, '')
+    AND m.cd_choice = coalesce(sub.cd_choice, -1) {and_where}
+    AND (sub.cd_state IS NOT m.home_state OR sub.cd_district IS NOT m.district
+        OR sub.cd_confidence IS NOT m.confidence OR sub.cd_flags IS NOT m.flags)
+"""
+
+_RESOLVE_TEMP_TABLES = ("_district_raw", "_district_facts", "_district_map")
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def resolve_districts(db: Database, ids_table: str | None = None) -> int:
+    """Recompute cd_state, cd_district, cd_confidence and cd_flags from the ZIP map.
+
+    Every subscriber, or only those whose id is in the temp table `ids_table`
+    (column `id`). Runs inside the caller's transaction when there is one.
+    Returns how many subscribers changed.
+    """
+    where = and_where = ""
+    if ids_table is not None:
+        if not _IDENTIFIER.fullmatch(ids_table) or not _temp_table_exists(db, ids_table):
+            raise ValueError(f"resolve_districts: no temp table named {ids_table!r}")
+        where = f'WHERE id IN (SELECT id FROM temp."{ids_table}")'
+        and_where = f'AND sub.id IN (SELECT id FROM temp."{ids_table}")'
+    with write_transaction(db):
+        _drop_resolve_tables(db)
+        db.execute(_RAW_KEYS.replace("{where}", where))
+        db.execute(_FACTS)
+        db.execute(
+            "CREATE UNIQUE INDEX temp._district_facts_key"
+            " ON _district_facts (z, given, choice, no_zip)"
+        )
+        db.execute(_RAW_FACTS_TABLE)
+        db.execute(_RAW_FACTS)
+        before = db.conn.total_changes
+        db.execute(_RESOLVE_UPDATE.replace("{and_where}", and_where))
+        changed = db.conn.total_changes - before
+        _drop_resolve_tables(db)
+    return changed
+
+
+def _drop_resolve_tables(db: Database) -> None:
+    for name in _RESOLVE_TEMP_TABLES:
+        db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def _temp_table_exists(db: Database, name: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND name = ?", [name]
+    ).fetchone()
+    return row is not None
+
+
+def resolve_zip(db: Database, zip_code: str, state: str | None) -> tuple[Any, ...]:
+    """(home state, district, confidence, flags) for one ZIP and state, by the same rules."""
+    given = "(SELECT ? AS zip, ? AS state, NULL AS cd_choice) AS p"
+    keys = f"SELECT {_key_columns_sql('p.')} FROM {given}"
+    sql = FACTS_SQL.replace("{keys}", keys)
+    row = db.execute(sql, [zip_code, state or ""]).fetchone()
+    return tuple(row[4:])
+
+
+def district_candidates(db: Database, zip_code: str, state: str) -> list[int]:
+    """The districts the ZIP map gives for a (free-text) ZIP within one state."""
+    rows = db.execute(
+        f"SELECT district FROM zip_districts WHERE zip = {_zip_key_sql(':zip')}"
+        " AND state = :state ORDER BY district",
+        {"zip": zip_code, "state": state},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def set_district_choice(db: Database, subscriber_id: int, district: int) -> None:
+    """Store the district a subscriber picked among the candidates of their ambiguous ZIP."""
+    zip_code, _, cd_state, _, confidence, _, _ = subscriber_district(db, subscriber_id)
+    if confidence != "ambiguous" or not cd_state:
+        raise LookupFailed(
+            f"subscriber {subscriber_id}: district is {confidence}, not ambiguous: nothing to pick"
+        )
+    candidates = district_candidates(db, zip_code or "", cd_state)
+    if district not in candidates:
+        listed = ", ".join(str(d) for d in candidates)
+        raise LookupFailed(
+            f"district: {district} is not a district of ZIP {zip_code} in {cd_state} ({listed})"
+        )
+    with write_transaction(db):
+        db.execute("UPDATE subscribers SET cd_choice = ? WHERE id = ?", [district, subscriber_id])
+        db.execute("DROP TABLE IF EXISTS temp._choice_ids")
+        db.execute("CREATE TEMP TABLE _choice_ids (id INTEGER PRIMARY KEY)")
+        db.execute("INSERT INTO temp._choice_ids (id) VALUES (?)", [subscriber_id])
+        resolve_districts(db, "_choice_ids")
+        db.execute("DROP TABLE temp._choice_ids")
+
+
+def roster_loaded(db: Database) -> bool:
+    return db.execute("SELECT EXISTS (SELECT 1 FROM members)").fetchone()[0] == 1
+
+
+def roster_members(db: Database) -> list[Member]:
+    rows = db.execute(f"SELECT {MEMBER_COLUMNS} FROM members ORDER BY bioguide").fetchall()
+    return [_row_to_member(row) for row in rows]
+
+
+def replace_roster(
+    db: Database, members: Iterable[Member], zip_rows: Iterable[tuple[str, str, int]]
+) -> None:
+    """Delete the old roster and ZIP map and write the new ones (in the caller's transaction)."""
+    columns = [c.strip() for c in MEMBER_COLUMNS.split(",")]
+    placeholders = ", ".join("?" for _ in columns)
+    db.execute("DELETE FROM members")
+    db.execute("DELETE FROM zip_districts")
+    db.conn.executemany(
+        f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES ({placeholders})",
+        ([getattr(m, c) for c in columns] for m in members),
+    )
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO zip_districts (zip, state, district) VALUES (?, ?, ?)", zip_rows
+    )
+
+
+def vacant_house_seats(db: Database) -> list[tuple[str, int]]:
+    """House seats of the ZIP map that no member of the roster holds."""
+    rows = db.execute(
+        "SELECT DISTINCT z.state, z.district FROM zip_districts z INDEXED BY zip_districts_seat"
+        " WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.chamber = 'house'"
+        " AND m.state = z.state AND m.district = z.district) ORDER BY z.state, z.district"
+    ).fetchall()
+    return [(state, district) for state, district in rows]
+
+
+def record_roster_version(
+    db: Database,
+    *,
+    legislators: tuple[str, str],
+    social: tuple[str, str] | None,
+    zip_districts: tuple[str, str],
+    members: int,
+    zip_rows: int,
+    changes: dict[str, Any],
+) -> int:
+    """Record a roster load: (name, sha256) of each file. Returns the version number."""
+    cursor = db.execute(
+        "INSERT INTO roster_versions (loaded_at, legislators_file, legislators_sha256,"
+        " social_file, social_sha256, zip_file, zip_sha256, members, zip_rows, changes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            utc_now(),
+            *legislators,
+            *(social or (None, None)),
+            *zip_districts,
+            members,
+            zip_rows,
+            json.dumps(changes, ensure_ascii=False),
+        ],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def latest_roster_version(db: Database) -> dict[str, Any] | None:
+    cursor = db.execute(
+        "SELECT id, loaded_at, legislators_file, legislators_sha256, social_file,"
+        " social_sha256, zip_file, zip_sha256, members, zip_rows"
+        " FROM roster_versions ORDER BY id DESC LIMIT 1"
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def member_counts(db: Database) -> dict[str, int]:
+    """Members by salutation title: Senator, Representative, Delegate, Resident Commissioner."""
+    rows = db.execute("SELECT title, count(*) FROM members GROUP BY title ORDER BY title")
+    return {title: count for title, count in rows.fetchall()}
+
+
+def zip_code_count(db: Database) -> int:
+    return db.execute("SELECT count(DISTINCT zip) FROM zip_districts").fetchone()[0]
+
+
+def district_confidence_counts(db: Database) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT cd_confidence, count(*) FROM subscribers GROUP BY cd_confidence"
+    ).fetchall()
+    counts = dict.fromkeys(("exact", "ambiguous", "unknown"), 0)
+    counts.update({confidence: count for confidence, count in rows})
+    return counts
+
+
+def district_flag_counts(db: Database) -> dict[str, int]:
+    """Subscribers by each flag in cd_flags (a subscriber may count under several)."""
+    counts: dict[str, int] = {}
+    rows = db.execute(
+        "SELECT cd_flags, count(*) FROM subscribers WHERE cd_flags IS NOT NULL GROUP BY cd_flags"
+    )
+    for flags, count in rows.fetchall():
+        for flag in flags.split(","):
+            counts[flag] = counts.get(flag, 0) + count
+    return dict(sorted(counts.items()))

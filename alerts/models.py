@@ -90,6 +90,11 @@ class Confidence(StrEnum):
     UNKNOWN = "unknown"
 
 
+def seat_name(state: str, district: int) -> str:
+    """A House seat as people write it: NY-10, or VT-AL for at-large seats and delegates."""
+    return f"{state}-{'AL' if district == 0 else district}"
+
+
 @dataclass(frozen=True)
 class Member:
     """A sitting member of Congress, as loaded from the roster."""
@@ -105,8 +110,17 @@ class Member:
     phone: str | None = None
     contact_url: str | None = None
     twitter: str | None = None
-    first_name: str | None = None
+    first_name: str | None = None  # the name they go by: the nickname when there is one
     website: str | None = None
+    state_rank: str | None = None  # senators: senior or junior
+    senate_class: int | None = None
+
+    @property
+    def seat(self) -> str:
+        """NY-10, VT-AL (at-large or delegate), or the state alone for a senator."""
+        if self.chamber == Chamber.SENATE or self.district is None:
+            return self.state
+        return seat_name(self.state, self.district)
 
 
 @dataclass
@@ -133,6 +147,67 @@ class Targets:
         if self.district is not None and len(self.house) == 1:
             return self.house[0]
         return None
+
+
+class DistrictFlag(StrEnum):
+    """Why a subscriber's district is less than certain; stored in subscribers.cd_flags."""
+
+    ZIP_MISSING = "zip_missing"  # no ZIP at all
+    ZIP_INVALID = "zip_invalid"  # not 5 digits (ZIP+4 and lost leading zeros are repaired)
+    ZIP_UNKNOWN = "zip_unknown"  # well formed but not in the ZIP map (PO box, new ZIP...)
+    STATE_INVALID = "state_invalid"  # the subscriber's state is not a USPS code in the roster
+    STATE_FROM_ZIP = "state_from_zip"  # no usable own state: the ZIP's only state is used
+    STATE_MISMATCH = "state_mismatch"  # the ZIP map does not list the subscriber's state
+    ZIP_MULTI_STATE = "zip_multi_state"  # no own state and the ZIP spans several states
+    CHOSEN = "chosen"  # ambiguous ZIP: the subscriber picked their district (cd_choice)
+    VACANT = "vacant"  # the district is known but its House seat is empty
+
+
+@dataclass(frozen=True)
+class SeatChange:
+    """A member who changed seat between two rosters."""
+
+    member: Member
+    old_seat: str
+    new_seat: str
+
+
+@dataclass
+class RosterDiff:
+    """What a roster load changed against the previous roster."""
+
+    version: int
+    first_load: bool
+    members: int
+    zip_rows: int
+    left: list[Member] = field(default_factory=list)
+    arrived: list[Member] = field(default_factory=list)
+    changed_seat: list[SeatChange] = field(default_factory=list)
+    vacant_seats: list[str] = field(default_factory=list)  # House seats with no member
+    confidence: dict[str, int] = field(default_factory=dict)  # subscribers by confidence
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.left or self.arrived or self.changed_seat)
+
+    def as_dict(self) -> dict[str, object]:
+        def brief(member: Member) -> dict[str, str]:
+            return {"bioguide": member.bioguide, "name": member.full_name, "seat": member.seat}
+
+        return {
+            "version": self.version,
+            "first_load": self.first_load,
+            "members": self.members,
+            "zip_rows": self.zip_rows,
+            "left": [brief(m) for m in self.left],
+            "arrived": [brief(m) for m in self.arrived],
+            "changed_seat": [
+                {**brief(c.member), "old_seat": c.old_seat, "seat": c.new_seat}
+                for c in self.changed_seat
+            ],
+            "vacant_seats": self.vacant_seats,
+            "confidence": self.confidence,
+        }
 
 
 class CampaignKind(StrEnum):

@@ -367,8 +367,8 @@ def test_subject_and_letter_errors_are_all_reported(tmp_path):
         f"{path}:2: subject: subscriber has no field 'nickname'"
         " (known: first_name, full_name, last_name)",
         f"{path}:6: letter subject: target has no field 'nickname' (known: bioguide, chamber,"
-        " contact_url, district, first_name, full_name, last_name, party, phone, state, title,"
-        " twitter, website)",
+        " contact_url, district, first_name, full_name, last_name, party, phone, senate_class,"
+        " state, state_rank, title, twitter, website)",
         f"{path}:10: letter body: subscriber has no field 'favourite_colour' (known: city,"
         " first_name, full_name, last_name, state, zip)",
         f"{path}:11: tweet: 300 characters for Jordan Sample, over the limit of 280",
