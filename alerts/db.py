@@ -501,18 +501,14 @@ def delivery_time(db: Database, campaign_id: int, subscriber_id: int) -> int | N
     ledger marked the message sent (handed to SendGrid, a little earlier).
     """
     row = db.execute(
-        "SELECT MIN(at) FROM events WHERE campaign_id = ? AND kind = 'delivered'"
-        " AND subscriber_id = ?",
+        "SELECT COALESCE("
+        " (SELECT MIN(at) FROM events WHERE campaign_id = ?1 AND kind = 'delivered'"
+        "  AND subscriber_id = ?2),"
+        " (SELECT CAST(strftime('%s', updated_at) AS INTEGER) FROM send_ledger"
+        "  WHERE campaign_id = ?1 AND subscriber_id = ?2 AND state = 'sent'))",
         [campaign_id, subscriber_id],
     ).fetchone()
-    if row and row[0] is not None:
-        return int(row[0])
-    row = db.execute(
-        "SELECT CAST(strftime('%s', updated_at) AS INTEGER) FROM send_ledger"
-        " WHERE campaign_id = ? AND subscriber_id = ? AND state = 'sent'",
-        [campaign_id, subscriber_id],
-    ).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    return int(row[0]) if row[0] is not None else None
 
 
 def recent_click_links(db: Database, campaign_id: int, subscriber_id: int, since: int) -> set[int]:

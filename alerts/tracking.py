@@ -4,8 +4,9 @@ Group commit: the tracking server answers a request (redirect, GIF, 2xx) only
 after its event is committed, yet one transaction per request would cap it at
 the disk's fsync rate. `GroupCommitter` owns the one writer connection of a
 server process: requests hand it small jobs, its thread runs every job that
-is waiting in one transaction (each job inside a savepoint, so one failing
-job undoes only itself), commits once, and only then completes their futures.
+is waiting in one transaction, commits once, and only then completes their
+futures. Should a job fail, the batch is rolled back and run again with each
+job in a savepoint of its own, so a failing job undoes only its own work.
 The busier the server, the more jobs share each commit.
 
 Machine detection (docs/tracking.md explains each rule and its sources):
@@ -32,6 +33,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -61,16 +63,42 @@ APPLE_PROXY_AGENT = "Mozilla/5.0"  # the bare user agent of Apple's image prefet
 APPLE_NETWORK = ipaddress.ip_network("17.0.0.0/8")  # Apple's own address block
 USER_AGENT_LIMIT = 512
 
-# Tools, libraries and security products that announce themselves. Webmail image
-# proxies (Gmail's GoogleImageProxy, Yahoo's) fetch when a person opens: not here.
-_AUTOMATED_AGENT = re.compile(
-    r"bot\b|bot/|crawler|spider|headless|scanner|python-requests|python-urllib|aiohttp"
-    r"|curl/|wget/|go-http-client|java/|okhttp|libwww-perl|apache-httpclient|phantomjs"
-    r"|barracuda|mimecast|proofpoint|safelinks|symantec|forcepoint|trendmicro|sophos"
-    r"|fortiguard|zscaler|bingpreview|facebookexternalhit|skypeuripreview"
-    r"|microsoft office existence discovery",
-    re.IGNORECASE,
+# Tools, libraries and security products that announce themselves (matched in
+# lower case). Webmail image proxies (Gmail's GoogleImageProxy, Yahoo's) fetch
+# when a person opens the message: not here.
+AUTOMATED_AGENT_WORDS = (
+    "bot/",
+    "crawler",
+    "spider",
+    "headless",
+    "scanner",
+    "python-requests",
+    "python-urllib",
+    "aiohttp",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "java/",
+    "okhttp",
+    "libwww-perl",
+    "apache-httpclient",
+    "phantomjs",
+    "barracuda",
+    "mimecast",
+    "proofpoint",
+    "safelinks",
+    "symantec",
+    "forcepoint",
+    "trendmicro",
+    "sophos",
+    "fortiguard",
+    "zscaler",
+    "bingpreview",
+    "facebookexternalhit",
+    "skypeuripreview",
+    "microsoft office existence discovery",
 )
+_BOT_WORD = re.compile(r"bot\b")  # Googlebot, "compatible; bot", not "Cubot" phones
 
 
 @dataclass(frozen=True)
@@ -83,10 +111,12 @@ class Visit:
     head: bool = False  # a HEAD request: nobody looks at a HEAD answer
 
 
+@lru_cache(maxsize=4096)  # real traffic repeats a few thousand user agents
 def _agent_reason(user_agent: str | None) -> str | None:
     if not user_agent or not user_agent.strip():
         return "no_user_agent"
-    if _AUTOMATED_AGENT.search(user_agent):
+    lowered = user_agent.lower()
+    if any(word in lowered for word in AUTOMATED_AGENT_WORDS) or _BOT_WORD.search(lowered):
         return "automated_user_agent"
     return None
 
@@ -102,32 +132,25 @@ def _soon_after(visit: Visit, delivered_at: int | None) -> bool:
     return delivered_at is not None and visit.at - delivered_at < DELIVERY_WINDOW
 
 
-def open_machine_reason(visit: Visit, delivered_at: int | None) -> str | None:
-    """The rule that makes this open look machine-made, or None for a person."""
+def _request_reason(visit: Visit, delivered_at: int | None) -> str | None:
+    """The rules that opens and clicks share."""
     if visit.head:
         return "head_request"
+    return _agent_reason(visit.user_agent) or (
+        "soon_after_delivery" if _soon_after(visit, delivered_at) else None
+    )
+
+
+def open_machine_reason(visit: Visit, delivered_at: int | None) -> str | None:
+    """The rule that makes this open look machine-made, or None for a person."""
     if visit.user_agent == APPLE_PROXY_AGENT or _from_apple(visit.ip):
         return "apple_privacy_proxy"
-    reason = _agent_reason(visit.user_agent)
-    if reason:
-        return reason
-    if _soon_after(visit, delivered_at):
-        return "soon_after_delivery"
-    return None
+    return _request_reason(visit, delivered_at)
 
 
 def click_machine_reason(visit: Visit, delivered_at: int | None, burst: bool) -> str | None:
     """The rule that makes this click look like a link scanner's, or None for a person."""
-    if visit.head:
-        return "head_request"
-    reason = _agent_reason(visit.user_agent)
-    if reason:
-        return reason
-    if _soon_after(visit, delivered_at):
-        return "soon_after_delivery"
-    if burst:
-        return "link_burst"
-    return None
+    return _request_reason(visit, delivered_at) or ("link_burst" if burst else None)
 
 
 def _machine_detail(reason: str | None) -> str | None:
@@ -277,11 +300,15 @@ class GroupCommitter:
         return batch, False
 
     def _commit(self, db: Database, batch: list[tuple[Job[Any], Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+        jobs = [job for job, _future in batch]
         try:
-            with store.write_transaction(db):
-                for job, _future in batch:
-                    outcomes.append(_run_job(db, job))
+            try:
+                with store.write_transaction(db):
+                    outcomes = _run_together(db, jobs)
+            except _JobFailed:
+                # Rare: start the batch over with each job in a savepoint of its own.
+                with store.write_transaction(db):
+                    outcomes = [_run_isolated(db, job) for job in jobs]
         except Exception as exc:
             if db.conn.in_transaction:
                 db.conn.rollback()
@@ -299,7 +326,22 @@ class GroupCommitter:
                 future.set_exception(value)
 
 
-def _run_job(db: Database, job: Job[Any]) -> tuple[bool, Any]:
+class _JobFailed(Exception):
+    """A job of a batch raised: the batch's transaction is rolled back and run again."""
+
+
+def _run_together(db: Database, jobs: list[Job[Any]]) -> list[tuple[bool, Any]]:
+    """The fast path: every job straight in the transaction, no savepoints."""
+    outcomes: list[tuple[bool, Any]] = []
+    for job in jobs:
+        try:
+            outcomes.append((True, job(db)))
+        except Exception as exc:
+            raise _JobFailed from exc
+    return outcomes
+
+
+def _run_isolated(db: Database, job: Job[Any]) -> tuple[bool, Any]:
     try:
         with store.savepoint(db):
             return True, job(db)

@@ -200,6 +200,11 @@ class TrackingApp:
         self.key = token_key(config.require("secret"))
         public_key = config.get("sendgrid_webhook_public_key")
         self.verifier = tracking.WebhookVerifier(public_key) if public_key else None
+        if self.verifier is None:
+            log.warning(
+                "sendgrid_webhook_public_key is not set: the SendGrid webhook accepts unsigned"
+                " requests (see docs/tracking.md)"
+            )
         self.tracker = tracking.Tracker(Path(db_path))
         self.pages = Pages(config)
 

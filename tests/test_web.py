@@ -488,3 +488,27 @@ def test_live_log_has_no_tokens_or_addresses(live):
     assert secret not in log and "someone@example.org" not in log
     access = [line for line in log.splitlines() if "alerts.access" in line]
     assert access and not any("127.0.0.1" in line for line in access)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_live_unsubscribe_page_in_a_browser(live, browser, artifacts: Path):
+    """On a phone-sized screen: the name stays text, the button works, nothing scrolls sideways."""
+    base, folder, config, _ = live
+    db = folder / "subscribers.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE subscribers SET status = 'subscribed' WHERE id = 1")
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{base}/u/{token(config, TokenKind.UNSUBSCRIBE, subscriber=1)}")
+    assert SCRIPT_NAME in page.inner_text("main")  # shown as text, not run
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path=str(artifacts / "unsubscribe-page.png"), full_page=True)
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_selector("text=You are unsubscribed")
+    page.screenshot(path=str(artifacts / "unsubscribed-page.png"), full_page=True)
+    context.close()
+    assert dialogs == []
+    assert status_of(db, 1) == "unsubscribed"
