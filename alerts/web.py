@@ -72,7 +72,7 @@ SECURITY_HEADERS = [
 ]
 # Paths whose second segment is a token: logged as /c/{token} and so on.
 TOKEN_PREFIXES = ("/o/", "/c/", "/u/", "/a/")
-KNOWN_PATHS = ("/healthz", "/webhooks/sendgrid", "/static/")
+KNOWN_PATHS = ("/healthz", "/webhooks/sendgrid")
 
 
 # --------------------------------------------------------------------------
@@ -84,8 +84,10 @@ def route_label(path: str) -> str:
     for prefix in TOKEN_PREFIXES:
         if path.startswith(prefix):
             return prefix + "{token}"
-    if path.startswith(KNOWN_PATHS):
-        return path[:80]
+    if path in KNOWN_PATHS:
+        return path
+    if path.startswith("/static/"):
+        return "/static/{file}"
     return "(other)"
 
 

@@ -371,7 +371,8 @@ def test_the_access_log_holds_no_tokens_or_addresses(server: Server, caplog):
 @pytest.mark.parametrize(
     ("path", "label"),
     [("/c/abc", "/c/{token}"), ("/o/abc.gif", "/o/{token}"), ("/healthz", "/healthz"),
-     ("/me@example.org", "(other)")],
+     ("/me@example.org", "(other)"), ("/healthz/me@example.org", "(other)"),
+     ("/static/me@example.org", "/static/{file}")],
 )  # fmt: skip
 def test_route_label(path: str, label: str):
     assert route_label(path) == label
