@@ -30,6 +30,7 @@ from alerts.models import (
     DistrictIn,
     Engaged,
     Engagement,
+    Event,
     Member,
     Not,
     Segment,
@@ -997,3 +998,131 @@ def district_flag_counts(db: Database) -> dict[str, int]:
         for flag in flags.split(","):
             counts[flag] = counts.get(flag, 0) + count
     return dict(sorted(counts.items()))
+
+
+# tracking: events, redirect targets and the status changes they cause
+
+
+def set_durable(db: Database) -> None:
+    """Make every COMMIT on this connection reach the disk (fsync) before it returns.
+
+    In WAL mode the default (NORMAL) survives a process crash but may lose the
+    last commits on power loss; the tracking server acknowledges an event only
+    once it is committed, so its writer connection asks for FULL.
+    """
+    db.execute("PRAGMA synchronous=FULL")
+
+
+@contextmanager
+def savepoint(db: Database, name: str = "job") -> Iterator[None]:
+    """A nested transaction: on error only the work done inside it is undone."""
+    db.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        db.execute(f"ROLLBACK TO {name}")
+        db.execute(f"RELEASE {name}")
+        raise
+    db.execute(f"RELEASE {name}")
+
+
+def insert_event(db: Database, event: Event) -> bool:
+    """Insert one event; False when its sg_event_id is already stored (a retry)."""
+    cursor = db.execute(
+        "INSERT INTO events (kind, campaign_id, subscriber_id, at, link_id, target,"
+        " user_agent, machine, sg_event_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (sg_event_id) DO NOTHING",
+        [
+            event.kind,
+            event.campaign_id,
+            event.subscriber_id,
+            event.at,
+            event.link_id,
+            event.target,
+            event.user_agent,
+            1 if event.machine else 0,
+            event.sg_event_id,
+            event.detail,
+        ],
+    )
+    return cursor.rowcount == 1
+
+
+def link_url(db: Database, campaign_id: int, link_id: int) -> str | None:
+    """The URL of a link, only if that link belongs to that campaign."""
+    row = db.execute(
+        "SELECT url FROM links WHERE id = ? AND campaign_id = ?", [link_id, campaign_id]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def campaign_exists(db: Database, campaign_id: int) -> bool:
+    return db.execute("SELECT 1 FROM campaigns WHERE id = ?", [campaign_id]).fetchone() is not None
+
+
+def delivery_time(db: Database, campaign_id: int, subscriber_id: int) -> int | None:
+    """When the campaign reached the subscriber (Unix seconds), as best we know.
+
+    SendGrid's `delivered` event when we have it, else the moment the send
+    ledger marked the message sent (handed to SendGrid, a little earlier).
+    """
+    row = db.execute(
+        "SELECT COALESCE("
+        " (SELECT MIN(at) FROM events WHERE campaign_id = ?1 AND kind = 'delivered'"
+        "  AND subscriber_id = ?2),"
+        " (SELECT CAST(strftime('%s', updated_at) AS INTEGER) FROM send_ledger"
+        "  WHERE campaign_id = ?1 AND subscriber_id = ?2 AND state = 'sent'))",
+        [campaign_id, subscriber_id],
+    ).fetchone()
+    return int(row[0]) if row[0] is not None else None
+
+
+def recent_click_links(db: Database, campaign_id: int, subscriber_id: int, since: int) -> set[int]:
+    """The distinct links of a campaign a subscriber clicked at or after `since`."""
+    rows = db.execute(
+        "SELECT DISTINCT link_id FROM events WHERE campaign_id = ? AND kind = 'click'"
+        " AND subscriber_id = ? AND at >= ? AND link_id IS NOT NULL",
+        [campaign_id, subscriber_id, since],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def flag_machine_clicks(
+    db: Database, campaign_id: int, subscriber_id: int, since: int, reason: str
+) -> int:
+    """Mark a subscriber's clicks in a campaign since `since` as machine-made."""
+    cursor = db.execute(
+        "UPDATE events SET machine = 1, detail = ? WHERE campaign_id = ? AND kind = 'click'"
+        " AND subscriber_id = ? AND at >= ? AND machine = 0",
+        [json.dumps({"machine": reason}), campaign_id, subscriber_id, since],
+    )
+    return cursor.rowcount
+
+
+def change_status(
+    db: Database, subscriber_id: int, status: str, from_statuses: tuple[str, ...]
+) -> bool:
+    """Set a subscriber's status if it is one of `from_statuses`. True if it changed."""
+    marks = ", ".join("?" for _ in from_statuses)
+    now = utc_now()
+    cursor = db.execute(
+        f"UPDATE subscribers SET status = ?, status_changed_at = ?, updated_at = ?"
+        f" WHERE id = ? AND status IN ({marks})",
+        [status, now, now, subscriber_id, *from_statuses],
+    )
+    return cursor.rowcount == 1
+
+
+def subscriber_contact(
+    db: Database, subscriber_id: int
+) -> tuple[str | None, str | None, str] | None:
+    """(email, first_name, status) of a subscriber, or None if there is no such id."""
+    row = db.execute(
+        "SELECT email, first_name, status FROM subscribers WHERE id = ?", [subscriber_id]
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None
+
+
+def subscriber_id_for_email(db: Database, email: str) -> int | None:
+    row = db.execute("SELECT id FROM subscribers WHERE email = ?", [email.strip()]).fetchone()
+    return row[0] if row else None

@@ -66,3 +66,15 @@ class SendError(AlertsError):
 
 class SendAuthError(SendError):
     """SendGrid refused the API key (401/403): nothing more can be sent."""
+
+
+class WebhookAuthError(AlertsError):
+    """A webhook request is unsigned, badly signed or too old to be trusted."""
+
+
+class EventPayloadError(InputFileError):
+    """A webhook body or saved payload is not a JSON array of event objects."""
+
+
+class StorageError(AlertsError):
+    """The database could not commit: nothing was recorded, the request may be retried."""

@@ -495,3 +495,41 @@ class CampaignRecord:
         if self.send_started_at:
             return "sending"
         return "draft"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the events table. `at` is Unix seconds."""
+
+    kind: str
+    campaign_id: int | None
+    subscriber_id: int | None
+    at: int
+    link_id: int | None = None
+    target: str | None = None
+    user_agent: str | None = None
+    machine: bool = False
+    sg_event_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class IngestSummary:
+    """What became of a batch of SendGrid events (a webhook request or a saved file)."""
+
+    received: int = 0
+    recorded: int = 0
+    duplicates: int = 0  # an sg_event_id already stored: SendGrid retried
+    ignored: int = 0  # an event type we do not keep, or about nobody of ours
+    invalid: int = 0  # not an event: no sg_event_id, event type or timestamp
+    status_changes: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "recorded": self.recorded,
+            "duplicates": self.duplicates,
+            "ignored": self.ignored,
+            "invalid": self.invalid,
+            "status_changes": self.status_changes,
+        }

@@ -11,6 +11,9 @@ is handed the compiled content and the map from pipeline.recipient_values.
 Letters (`render_letter`, `render_call_script`, `render_tweet`) are plain
 text rendered per visit with the real `target` and `subscriber`; they are
 not HTML-escaped here, so the page that shows them must escape them.
+
+The pages of `alerts serve` (`render_page`) are rendered here too, from
+alerts/pages/, with autoescaping on.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -770,3 +773,31 @@ def check_letter(
             if problem not in problems:
                 problems.append(problem)
     return problems
+
+
+# ==========================================================================
+# Pages of `alerts serve` (issue 6: the tracking server)
+#
+# Every page extends pages/base.html (layout, footer, the one stylesheet in
+# pages/static/, nothing from third parties). The environment autoescapes
+# everything and refuses undefined names, so a subscriber's values always
+# reach the page escaped and a typo in a template fails loudly in the tests.
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGE_STATIC_DIR = PAGES_DIR / "static"
+
+
+@cache
+def page_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PAGES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_page(name: str, **context: Any) -> str:
+    """Render pages/<name> with `context`; every value is HTML-escaped."""
+    return page_environment().get_template(name).render(**context)
