@@ -443,7 +443,8 @@ def subscriber_district(db: Database, subscriber_id: int) -> tuple[Any, ...]:
 #   stats_kind_totals    per campaign and kind
 #   stats_detail_totals  per campaign, kind and link or target (clicks, letters)
 #   stats_state_totals   per campaign, kind and the recipient's state (4 kinds)
-#   stats_hourly         per campaign, kind and hour (Unix seconds // 3600)
+#   stats_hourly         per campaign, kind and hour (Unix seconds // 3600), for
+#                        the kinds `alerts serve` records
 # Each counts human and machine events; all but the hourly one also count the
 # recipients with at least one human event (and the kind totals those with any
 # event). A recipient is "new" when no other event of theirs has the same key:
@@ -490,7 +491,12 @@ _STATS_SUMMARIES = (
         counts="X.kind IN ('delivered', 'open', 'click', 'letter_sent')",
         events=False,
     ),
-    _Summary("stats_hourly", {**_CAMPAIGN_KIND, "hour": "CAST(X.at AS INTEGER) / 3600"}),
+    _Summary(
+        "stats_hourly",
+        {**_CAMPAIGN_KIND, "hour": "CAST(X.at AS INTEGER) / 3600"},
+        counts="X.kind IN ('open', 'click', 'letter_visit', 'letter_sent', 'letter_emailed',"
+        " 'unsubscribe')",
+    ),
 )
 
 

@@ -528,7 +528,12 @@ def _table(
         f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{body}</tbody></table>"
     )
-    return f'<div class="scroll" tabindex="0">{table}</div>' if scroll else table
+    # Both wrappers scroll sideways on a narrow screen rather than the page.
+    wrapper = "scroll" if scroll else "wide"
+    return (
+        f'<div class="{wrapper}" role="region" aria-label="{escape(caption)}" tabindex="0">'
+        f"{table}</div>"
+    )
 
 
 def _section(heading: str, intro: str, content: str) -> str:

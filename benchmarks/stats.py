@@ -35,7 +35,7 @@ from _common import header, workdir
 from alerts import db as store
 from alerts.stats import all_campaigns, campaign_stats, report_html
 
-DATA_VERSION = "2"
+DATA_VERSION = "3"
 BIG_RECIPIENTS = 1_000_000
 BIG_EVENTS = 5_000_000
 CAMPAIGNS = 200
