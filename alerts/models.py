@@ -533,3 +533,18 @@ class IngestSummary:
             "invalid": self.invalid,
             "status_changes": self.status_changes,
         }
+
+
+@dataclass(frozen=True)
+class EventTotals:
+    """Counts of one kind of event (for a campaign, link, member or state).
+
+    `human_people` is how many recipients have at least one human event, `people`
+    how many have any event at all, human or machine-made (kept per campaign and
+    kind only; 0 for links, members and states).
+    """
+
+    human_events: int = 0
+    machine_events: int = 0
+    human_people: int = 0
+    people: int = 0

@@ -39,14 +39,17 @@ def _cell(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """An aligned plain-text table with a header row."""
+def print_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], out: TextIO | None = None
+) -> None:
+    """An aligned plain-text table with a header row, on stdout or `out`."""
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
     widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
-    click.echo("  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
-    click.echo("  ".join("-" * w for w in widths))
+    line = "  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip()
+    click.echo(line, file=out)
+    click.echo("  ".join("-" * w for w in widths), file=out)
     for r in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip(), file=out)
 
 
 def write_csv(

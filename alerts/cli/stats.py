@@ -1,3 +1,268 @@
-"""Commands: filled in by the issue that builds them."""
+"""`alerts stats [SLUG]`: what each campaign achieved, as a table, JSON, CSV or an HTML report."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from alerts.stats import (
+    CampaignRow,
+    CampaignStats,
+    Rate,
+    all_campaigns,
+    campaign_stats,
+    overview_html,
+    report_html,
+)
+
+from ._context import AppContext, pass_app
+from ._output import format_option, print_table, write_csv
+
+OVERVIEW_COLUMNS = [
+    "slug",
+    "kind",
+    "sent_on",
+    "sent",
+    "delivered",
+    "unique_opens",
+    "unique_open_rate_pct",
+    "unique_clicks",
+    "unique_click_rate_pct",
+    "rate_denominator",
+    "letters_sent",
+    "unsubscribes",
+]
+TABLE_COLUMNS = [
+    "slug",
+    "kind",
+    "sent on",
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "rates of",
+    "letters",
+    "unsubscribed",
+]
+
+
+@click.command()
+@click.argument("slug", required=False)
+@format_option("table", "json", "csv", "html")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE (replaced whole, never half-written) instead of standard output.",
+)
+@pass_app
+def stats(app: AppContext, slug: str | None, fmt: str, out: Path | None) -> None:
+    """Campaign statistics: every campaign, or the funnel of the campaign SLUG.
+
+    Without SLUG: one row per campaign, newest first. With SLUG: recipients,
+    sent, delivered, opens, clicks, letters, unsubscribes and spam reports,
+    clicks per link, letters per member, a breakdown by state and activity over
+    time. Every rate names its base: delivered once SendGrid's delivery events
+    have arrived, else sent. Machine-made opens and clicks are counted apart.
+
+    --format csv writes the per-campaign table (one row for SLUG). --format html
+    writes a self-contained report; on a terminal without --out it goes to
+    stats-SLUG.html (or stats.html) in the current folder.
+    """
+    if out is not None:
+        _check_out(out)
+    db = app.db()
+    if slug is None:
+        text = _overview(all_campaigns(db), fmt)
+    else:
+        text = _one_campaign(campaign_stats(db, slug), fmt)
+    if out is None and fmt == "html" and sys.stdout.isatty():
+        out = Path(f"stats-{slug}.html" if slug else "stats.html")
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_whole(out, text)
+    click.echo(f"Wrote {out}", err=True)
+
+
+def _overview(rows: list[CampaignRow], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return _csv(rows)
+    if fmt == "html":
+        return overview_html(rows)
+    if not rows:
+        return "No campaigns yet.\n"
+    return _captured(lambda out: print_table([_table_row(row) for row in rows], TABLE_COLUMNS, out))
+
+
+def _one_campaign(report: CampaignStats, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return _csv([CampaignRow(report.campaign, report.funnel)])
+    if fmt == "html":
+        return report_html(report)
+    return _captured(lambda out: _print_funnel(report, out))
+
+
+def _csv(rows: list[CampaignRow]) -> str:
+    buffer = io.StringIO()
+    write_csv([row.as_dict() for row in rows], OVERVIEW_COLUMNS, buffer)
+    return buffer.getvalue()
+
+
+def _table_row(row: CampaignRow) -> dict[str, object]:
+    f = row.funnel
+    return {
+        "slug": row.campaign.slug,
+        "kind": row.campaign.kind,
+        "sent on": row.campaign.sent_on or "not sent",
+        "sent": f"{f.sent:,}",
+        "delivered": f"{f.delivered:,}",
+        "opened": f.rate(f.opens.unique).percent,
+        "clicked": f.rate(f.clicks.unique).percent,
+        "rates of": f.base_name,
+        "letters": f"{f.letters_sent:,}",
+        "unsubscribed": f"{f.unsubscribes:,}",
+    }
+
+
+def _captured(draw: Callable[[TextIO], None]) -> str:
+    """What `draw(out)` writes, as a string (so --out can take it too)."""
+    buffer = io.StringIO()
+    draw(buffer)
+    return buffer.getvalue()
+
+
+def _print_funnel(report: CampaignStats, out: TextIO) -> None:
+    c, f = report.campaign, report.funnel
+    click.echo(f"{c.slug} ({c.kind}): {c.subject}", file=out)
+    click.echo(
+        f"Sending started {c.send_started_at}" if c.send_started_at else "Not sent yet", file=out
+    )
+    if f.delivery_reported:
+        click.echo(f"Rates are of delivered ({f.delivered:,}) unless they say otherwise.", file=out)
+    else:
+        click.echo(f"No delivery events yet: rates are of sent ({f.sent:,}).", file=out)
+    click.echo(file=out)
+    print_table(_funnel_rows(report), ["figure", "count", "rate", "note"], out)
+    if report.links:
+        _heading("Clicks per link (human; machine-made apart)", out)
+        rows = [
+            {"url": link.url, "people": link.unique, "clicks": link.total, "machine": link.machine}
+            for link in report.links
+        ]
+        print_table(rows, ["url", "people", "clicks", "machine"], out)
+    if report.members:
+        _heading("Letters per member (each recipient once per member)", out)
+        rows = [{"member": m.name, "seat": m.seat, "letters": m.letters} for m in report.members]
+        print_table(rows, ["member", "seat", "letters"], out)
+    if report.states:
+        _heading(f"By state (rates of each state's {f.base_name})", out)
+        print_table(
+            _state_rows(report),
+            ["state", "recipients", "sent", "opened", "clicked", "letters"],
+            out,
+        )
+    _print_timeline(report, out)
+
+
+def _heading(text: str, out: TextIO) -> None:
+    click.echo(file=out)
+    click.echo(text, file=out)
+
+
+def _funnel_rows(report: CampaignStats) -> list[dict[str, object]]:
+    f = report.funnel
+
+    def row(figure: str, count: int, rate: Rate | None = None, note: str = "") -> dict:
+        return {"figure": figure, "count": f"{count:,}", "rate": str(rate or ""), "note": note}
+
+    return [
+        row("recipients", f.recipients),
+        row("sent", f.sent, Rate(f.sent, f.recipients, "recipients")),
+        row("failed", f.failed, Rate(f.failed, f.recipients, "recipients")),
+        row("unknown", f.unknown, note="SendGrid may or may not have accepted them"),
+        row("still to send", f.in_progress),
+        row("skipped", f.skipped, note="left the list before their turn"),
+        row("delivered", f.delivered, Rate(f.delivered, f.sent, "sent")),
+        row("bounced", f.bounced, Rate(f.bounced, f.sent, "sent")),
+        row("opened", f.opens.unique, f.rate(f.opens.unique), "people, human opens"),
+        row(
+            "opened (raw)",
+            f.opens.raw_unique,
+            f.rate(f.opens.raw_unique),
+            "machine-made opens included",
+        ),
+        row("opens", f.opens.total, note=f"human events; {f.opens.machine:,} machine-made apart"),
+        row("clicked", f.clicks.unique, f.rate(f.clicks.unique), "people, human clicks"),
+        row(
+            "clicks", f.clicks.total, note=f"human events; {f.clicks.machine:,} machine-made apart"
+        ),
+        row("letter page", f.letter_visitors, f.rate(f.letter_visitors), "people who visited"),
+        row("wrote", f.letter_writers, f.rate(f.letter_writers), "people who sent a letter"),
+        row("letters sent", f.letters_sent, note="one per recipient and member"),
+        row("unsubscribed", f.unsubscribes, f.rate(f.unsubscribes)),
+        row("spam reports", f.spam_reports, f.rate(f.spam_reports)),
+    ]
+
+
+def _state_rows(report: CampaignStats) -> list[dict[str, object]]:
+    f = report.funnel
+    rows = []
+    for s in report.states:
+        base = s.delivered if f.delivery_reported else s.sent
+        rows.append(
+            {
+                "state": s.state,
+                "recipients": f"{s.recipients:,}",
+                "sent": f"{s.sent:,}",
+                "opened": f"{s.opened:,} ({Rate(s.opened, base, f.base_name).percent})",
+                "clicked": f"{s.clicked:,} ({Rate(s.clicked, base, f.base_name).percent})",
+                "letters": f"{s.letter_writers:,}",
+            }
+        )
+    return rows
+
+
+def _print_timeline(report: CampaignStats, out: TextIO) -> None:
+    timeline = report.timeline
+    rows = [
+        {"start": timeline.label(b), "opens": b.opens, "clicks": b.clicks, "letters": b.letters}
+        for b in timeline.buckets
+        if b.opens or b.clicks or b.letters
+    ]
+    if rows:
+        _heading(f"Activity per {timeline.unit} (UTC, human events)", out)
+        print_table(rows, ["start", "opens", "clicks", "letters"], out)
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise click.ClickException(f"--out {out}: is a folder, not a file")
+    if not out.parent.exists():
+        raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
+
+
+def _write_whole(out: Path, text: str) -> None:
+    """Write to a temporary file beside `out`, then rename: readers never see half a file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, out)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise click.ClickException(f"--out {out}: cannot write ({exc.strerror})") from None
+
+
+COMMANDS = [stats]
