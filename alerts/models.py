@@ -169,3 +169,12 @@ class EventKind(StrEnum):
     SG_UNSUBSCRIBE = "sg_unsubscribe"
     GROUP_UNSUBSCRIBE = "group_unsubscribe"
     GROUP_RESUBSCRIBE = "group_resubscribe"
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    """Which subscribers a list, count or export covers; None means any."""
+
+    status: str | None = None
+    tag: str | None = None
+    state: str | None = None
