@@ -18,9 +18,13 @@ import hmac
 import io
 import json
 import os
+import pickle
 import re
 import secrets
+import subprocess
+import sys
 import tempfile
+import traceback
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -742,7 +746,8 @@ class _FileRows:
         self.extra_keys = [(i, _json_string(name)) for i, name in export.columns.extra]
         self.composite = any(name in fields for name in ("name", "street2", "address"))
         self.rows = self.rejected = self.warnings = 0
-        self.line = 0
+        self.line = 0  # where the current row starts
+        self.read_lines = 0  # lines read so far: a row that fails to parse starts after them
 
     def warn(self, message: str) -> None:
         self.warnings += 1
@@ -753,10 +758,10 @@ class _FileRows:
         for row in reader:  # up to the header: the first row that is not blank
             if any(c.strip() for c in row):
                 break
-        read_lines, reported = reader.line_num, 0
+        self.read_lines, reported = reader.line_num, 0
         stage = self.stage
         for count, row in enumerate(reader, 1):
-            self.line, read_lines = read_lines + 1, reader.line_num
+            self.line, self.read_lines = self.read_lines + 1, reader.line_num
             if row:
                 staged = stage(row)
                 if staged is not None:
@@ -959,29 +964,209 @@ def _import_file(
         started_at=started,
     )
     store.stage_begin(db)
+    stage = _stage_in_worker if export.facts.size >= WORKER_MIN_BYTES else _stage_here
+    read = stage(db, export, run_tags, rejects, report, progress)
+    counts = store.merge_staged(db, source=run_source, now=started, email_hash=hasher)
+    result = FileResult(export.path, rows=read.rows, warnings=read.warnings)
+    result.summary = ImportSummary(
+        added=counts.get("added", 0),
+        updated=counts.get("updated", 0),
+        unchanged=counts.get("unchanged", 0),
+        rejected=read.rejected,
+        suppressed=counts.get("suppressed", 0),
+    )
+    store.import_run_finish(
+        db,
+        run_id,
+        {**result.summary.as_dict(), "rows": read.rows, "warnings": read.warnings},
+        store.utc_now(),
+    )
+    return result
+
+
+@dataclass(frozen=True)
+class _ReadCounts:
+    rows: int
+    rejected: int
+    warnings: int
+
+
+def _stage_here(
+    db: Database,
+    export: ExportFile,
+    run_tags: list[str],
+    rejects: _Rejects,
+    report: ImportReport,
+    progress: Progress | None,
+) -> _ReadCounts:
+    """Read, check and stage the rows of one file in this process."""
     rows = _FileRows(export, run_tags, rejects, report)
     raw, text = export.open_text()
     with raw, text:
         try:
             store.stage_rows(db, rows.staged(raw, text, progress))
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise ImportFileError(f"{export.path}: line {rows.line}: {exc}") from None
-    counts = store.merge_staged(db, source=run_source, now=started, email_hash=hasher)
-    result = FileResult(export.path, rows=rows.rows, warnings=rows.warnings)
-    result.summary = ImportSummary(
-        added=counts.get("added", 0),
-        updated=counts.get("updated", 0),
-        unchanged=counts.get("unchanged", 0),
-        rejected=rows.rejected,
-        suppressed=counts.get("suppressed", 0),
+            raise ImportFileError(f"{export.path}: line {rows.read_lines + 1}: {exc}") from None
+    return _ReadCounts(rows.rows, rows.rejected, rows.warnings)
+
+
+# --------------------------------------------------------------------------
+# Large files: a second process reads and checks the rows while this one writes them.
+# Rows, rejects and warnings arrive in file order, so the result is the same as
+# _stage_here's; on two cores a 1,000,000-row import takes about a third less time.
+
+WORKER_MIN_BYTES = 8 << 20  # below this, starting a process costs more than it saves
+_BATCH = 2000
+
+
+class _Outbox:
+    """In the reading process: stands in for the rejects file and the report, sends batches."""
+
+    def __init__(self, pipe: _Pickles):
+        self.pipe = pipe
+        self.rows: list[tuple] = []
+        self.rejects: list[tuple[int, str, list[str]]] = []
+        self.warnings: list[tuple[int, str]] = []
+        self.done_bytes = 0
+
+    def add(self, export: ExportFile, line: int, reason: str, row: list[str]) -> None:
+        self.rejects.append((line, reason, row))
+        if len(self.rejects) >= _BATCH:
+            self.send()
+
+    def warn(self, file: str, line: int, message: str) -> None:
+        self.warnings.append((line, message))
+        if len(self.warnings) >= _BATCH:
+            self.send()
+
+    def progress(self, done: int) -> None:
+        self.done_bytes += done
+
+    def stage(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= _BATCH:
+            self.send()
+
+    def send(self) -> None:
+        self.pipe.send(("batch", self.rows, self.rejects, self.warnings, self.done_bytes))
+        self.rows, self.rejects, self.warnings, self.done_bytes = [], [], [], 0
+
+
+def _read_in_worker(export: ExportFile, run_tags: list[str], pipe: IO[bytes]) -> None:
+    """The reading process: parse and check every row, send them to the writing process."""
+    outbox = _Outbox(_Pickles(pipe))
+    rows = _FileRows(export, run_tags, outbox, outbox)  # type: ignore[arg-type]
+    try:
+        raw, text = export.open_text()
+        with raw, text:
+            for staged in rows.staged(raw, text, outbox.progress):
+                outbox.stage(staged)
+        outbox.send()
+        outbox.pipe.send(("done", _ReadCounts(rows.rows, rows.rejected, rows.warnings)))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        outbox.pipe.send(("error", f"{export.path}: line {rows.read_lines + 1}: {exc}"))
+    except (KeyboardInterrupt, BrokenPipeError):
+        pass  # Ctrl-C, or the writing process stopped: it rolls back and reports
+    except Exception:
+        outbox.pipe.send(("crash", traceback.format_exc()))
+    finally:
+        pipe.close()
+
+
+@dataclass
+class _Pickles:
+    """Objects over a byte stream."""
+
+    stream: IO[bytes]
+
+    def send(self, message: Any) -> None:
+        pickle.dump(message, self.stream, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def recv(self) -> Any:
+        return pickle.load(self.stream)
+
+
+def worker_main() -> None:
+    """Entry point of the reading process: its job comes on stdin, batches go to stdout."""
+    export, run_tags = pickle.load(sys.stdin.buffer)
+    _read_in_worker(export, run_tags, sys.stdout.buffer)
+
+
+_WORKER_COMMAND = "from alerts.importer import worker_main; worker_main()"
+
+
+def _stage_in_worker(
+    db: Database,
+    export: ExportFile,
+    run_tags: list[str],
+    rejects: _Rejects,
+    report: ImportReport,
+    progress: Progress | None,
+) -> _ReadCounts:
+    # A plain subprocess rather than multiprocessing: it works whatever the caller's
+    # __main__ is, and needs no `if __name__ == "__main__"` guard anywhere.
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER_COMMAND],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
-    store.import_run_finish(
-        db,
-        run_id,
-        {**result.summary.as_dict(), "rows": rows.rows, "warnings": rows.warnings},
-        store.utc_now(),
-    )
-    return result
+    assert worker.stdin is not None and worker.stdout is not None and worker.stderr is not None
+    totals: list[_ReadCounts] = []
+    try:
+        with worker.stdin:
+            pickle.dump((export, run_tags), worker.stdin)
+        received = _received_rows(
+            _Pickles(worker.stdout), export, rejects, report, progress, totals
+        )
+        store.stage_rows(db, received)
+    except _WorkerGone:
+        worker.wait()
+        said = worker.stderr.read().decode(errors="replace").strip().splitlines()
+        why = said[-1] if said else f"exit status {worker.returncode}"
+        raise ImportFileError(f"{export.path}: the reading process stopped ({why})") from None
+    finally:
+        if worker.poll() is None:
+            worker.terminate()
+        worker.wait()
+        worker.stdout.close()
+        worker.stderr.close()
+    return totals[0]
+
+
+class _WorkerGone(Exception):
+    """The reading process ended without saying it was done."""
+
+
+def _received_rows(
+    receiver: _Pickles,
+    export: ExportFile,
+    rejects: _Rejects,
+    report: ImportReport,
+    progress: Progress | None,
+    totals: list[_ReadCounts],
+) -> Iterator[tuple]:
+    while True:
+        try:
+            kind, *message = receiver.recv()
+        except (EOFError, pickle.UnpicklingError):
+            raise _WorkerGone from None
+        if kind == "batch":
+            rows, rejected, warnings, done = message
+            for line, reason, row in rejected:
+                rejects.add(export, line, reason, row)
+            for line, text in warnings:
+                report.warn(export.path.name, line, text)
+            if progress is not None and done:
+                progress(done)
+            yield from rows
+        elif kind == "done":
+            totals.append(message[0])
+            return
+        elif kind == "error":
+            raise ImportFileError(message[0])
+        else:
+            raise RuntimeError(f"reading {export.path} failed:\n{message[0]}")
 
 
 def _add_counts(total: ImportSummary, part: ImportSummary) -> None:

@@ -683,3 +683,63 @@ def test_arbitrary_csv_never_crashes_and_never_loses_a_subscriber(tmp_path, text
         assert after.id == before.id and after.status == "subscribed"
     finally:
         db.close()
+
+
+# --------------------------------------------------------------------------
+# Large files are read by a second process: same result as reading them here
+
+MIXED = (
+    "\n"
+    "Email Address,First Name,Last Name,Address,TAGS,Notes\n"
+    'ana@example.org,Ana,Pérez,"18 Pearl St  Burlington  VT  5401  US",a,"two\nlines"\n'
+    "nope,Bob,,,,\n"
+    "\n"
+    'ANA@example.org,,Perez-Ruiz,"1 Main St  Springfield  Narnia  ABCDE  US","b, c",\n'
+    "zoe@example.org,Zoë,,,,=SUM(A1)\n"
+    ",,,,,stray\n"
+)
+
+
+@pytest.fixture(params=["here", "worker"])
+def reading(request, monkeypatch):
+    if request.param == "worker":
+        monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+    return request.param
+
+
+def _outcome(tmp_path, name, text):
+    db = open_db(tmp_path / f"{name}.db")
+    report = run(db, write(tmp_path / "mixed.csv", text), rejects_path=tmp_path / f"{name}.csv")
+    found = {
+        e: {k: v for k, v in vars(p).items() if not k.endswith("_at")}
+        for e, p in people(db).items()
+    }
+    db.close()
+    rejected = (tmp_path / f"{name}.csv").read_text(encoding="utf-8-sig")
+    return found, counts(report), [str(w) for w in report.warnings], rejected
+
+
+def test_worker_reads_exactly_like_this_process(tmp_path, monkeypatch):
+    text = MIXED + "".join(f"p{i}@example.org,P,{i},,t{i % 3},\n" for i in range(5000))
+    here = _outcome(tmp_path, "here", text)
+    monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+    assert _outcome(tmp_path, "worker", text) == here
+    assert here[1] == dict(added=5002, updated=0, unchanged=0, rejected=2, suppressed=0)
+    assert len(here[2]) == 2 and "line 7" in here[2][0]
+
+
+def test_unparseable_row_names_its_line(db, tmp_path, reading):
+    text = "email,notes\na@example.org,ok\nb@example.org," + "x" * 200_000 + "\n"
+    with pytest.raises(ImportFileError, match=r"big\.csv: line 3: field larger"):
+        run(db, write(tmp_path / "big.csv", text))
+    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+
+
+def test_interrupt_stops_either_reader_and_rolls_back(db, tmp_path, reading):
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(db, _big_file(tmp_path / "big.csv", 6000), progress=interrupt)
+    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert db.execute("SELECT count(*) FROM import_runs").fetchone()[0] == 0
