@@ -21,6 +21,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,8 +97,8 @@ def _zip(rng: random.Random) -> str:
 @dataclass
 class Measured:
     wall: float  # seconds
-    cpu: float  # user + system seconds: what the wall time would be on an idle machine
-    peak_mib: float
+    cpu: float  # user + system seconds of the process and its children
+    peak_mib: float  # the most resident memory of the process and its children together
     stdout: str
 
     def __str__(self) -> str:
@@ -105,19 +106,59 @@ class Measured:
 
 
 def run_measured(command: list[str], cwd: Path) -> Measured:
-    """Run a command; its wall time, CPU time and peak RSS come from its own rusage."""
+    """Run a command: wall time, CPU time (its own and its children's, from rusage) and
+    peak memory: the largest sum of the resident sizes of it and its children, sampled."""
     errors = cwd / "stderr.txt"
     start = time.perf_counter()
     with errors.open("wb") as stderr:
         child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr)
+        sampler = RssSampler(child.pid)
+        sampler.start()
         stdout = child.stdout.read() if child.stdout else b""
+        sampler.stop = True
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
+    sampler.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({child.returncode}):\n{errors.read_text()}")
     cpu = usage.ru_utime + usage.ru_stime
-    return Measured(wall, cpu, usage.ru_maxrss / 1024, stdout.decode())
+    return Measured(wall, cpu, max(usage.ru_maxrss / 1024, sampler.peak_mib), stdout.decode())
+
+
+class RssSampler(threading.Thread):
+    """Polls /proc every 20 ms for the resident memory of a process and its children."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_mib = 0.0
+        self.stop = False
+
+    def run(self) -> None:
+        while not self.stop:
+            total = sum(_rss_kib(pid) for pid in [self.pid, *_children(self.pid)])
+            self.peak_mib = max(self.peak_mib, total / 1024)
+            time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    found = [int(p) for p in text.split()]
+    return found + [grandchild for c in found for grandchild in _children(c)]
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def main() -> None:
