@@ -442,7 +442,7 @@ def subscriber_district(db: Database, subscriber_id: int) -> tuple[Any, ...]:
 # changed, so districts can be resolved for exactly those before the commit.
 
 # Staged columns besides email_key, in the order the importer passes them.
-STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra", "first_line")
+STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra")
 _STAGED_FIELDS = STAGED_COLUMNS[1:8]  # the plain text fields: later non-blank wins
 
 # A JSON array holding the values of two JSON arrays, each once, first one's order first.
@@ -454,13 +454,27 @@ _TAG_UNION = (
 )
 
 
+_IMPORT_CACHE_KIB = 65536  # a 1,000,000-row import outgrows SQLite's default 2 MB cache
+
+
+@contextmanager
+def import_caches(db: Database) -> Iterator[None]:
+    """Larger page caches while an import runs; the connection's own sizes after it."""
+    # The temp schema reports 0 until it is first used; it then takes main's size.
+    (size,) = db.execute("PRAGMA main.cache_size").fetchone()
+    for schema in ("main", "temp"):
+        db.execute(f"PRAGMA {schema}.cache_size = -{_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        for schema in ("main", "temp"):
+            db.execute(f"PRAGMA {schema}.cache_size = {int(size)}")
+
+
 def import_begin(db: Database) -> None:
     """Fresh temp tables for one import command (call inside its transaction)."""
     db.execute("DROP TABLE IF EXISTS temp.import_touched")
     db.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
-    # The staging table of a 1,000,000-row file outgrows SQLite's default 2 MB cache.
-    db.execute("PRAGMA temp.cache_size = -65536")
-    db.execute("PRAGMA main.cache_size = -65536")
 
 
 def stage_begin(db: Database) -> None:
@@ -470,8 +484,7 @@ def stage_begin(db: Database) -> None:
         "CREATE TEMP TABLE import_people ("
         " email_key TEXT PRIMARY KEY, email TEXT NOT NULL, first_name TEXT, last_name TEXT,"
         " street TEXT, city TEXT, state TEXT, zip TEXT, phone TEXT, consent_at TEXT,"
-        " status TEXT, tags TEXT, extra TEXT, first_line INTEGER NOT NULL,"
-        " existing_id INTEGER, outcome TEXT) WITHOUT ROWID"
+        " status TEXT, tags TEXT, extra TEXT, existing_id INTEGER, outcome TEXT) WITHOUT ROWID"
     )
 
 

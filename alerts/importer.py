@@ -793,7 +793,6 @@ class _FileRows:
             return None
         values: list[Any] = [None] * len(store.STAGED_COLUMNS)
         values[0] = email
-        values[-1] = self.line
         for position, index in self.simple:  # _clean_cell, inlined: it runs millions of times
             value = row[index]
             if value:
@@ -892,7 +891,7 @@ def check_output_path(path: Path, inputs: Sequence[Path] = ()) -> None:
 
 
 def default_rejects_path(first: Path) -> Path:
-    """Rejected rows go beside the current folder's database: <file stem>.rejects.csv."""
+    """Where rejected rows go without --rejects: <first file's stem>.rejects.csv, here."""
     return Path.cwd() / f"{first.stem}.rejects.csv"
 
 
@@ -914,7 +913,8 @@ def run_import(
 
     Each file is merged on its own (one import_runs row each); the report sums them.
     With `dry_run` everything is computed and then rolled back. The ids of the
-    subscribers added or changed are in temp.import_touched until the commit.
+    subscribers added or changed are in temp.import_touched before the commit (and
+    after it, on this connection, until the next import).
     """
     report = ImportReport(dry_run=dry_run)
     rejects = _Rejects(
@@ -923,7 +923,7 @@ def run_import(
         keep_empty=rejects_path is not None,
     )
     try:
-        with store.write_transaction(db):
+        with store.import_caches(db), store.write_transaction(db):
             store.import_begin(db)
             hasher = _forgotten_hasher(db)
             for export in exports:

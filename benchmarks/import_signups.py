@@ -182,8 +182,11 @@ def main() -> None:
         path.unlink()
 
     alerts = [sys.executable, "-m", "alerts", "--db", str(ours_db), "import", str(source)]
-    ours = run_measured([*alerts, "--format", "json", "--rejects", str(work / "rejects.csv")], work)
+    command = [*alerts, "--format", "json", "--rejects", str(work / "rejects.csv")]
+    ours = run_measured(command, work)
     print(f"alerts import:        {ours}  {json.loads(ours.stdout)}")
+    again = run_measured(command, work)
+    print(f"same file again:      {again}  {json.loads(again.stdout)}")
 
     sqlite_utils = shutil.which("sqlite-utils", path=str(bin_dir)) or "sqlite-utils"
     baseline = [sqlite_utils, "insert", str(base_db), "signups", str(source), "--csv"]

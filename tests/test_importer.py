@@ -419,6 +419,9 @@ def test_same_file_twice_changes_nothing(db, tmp_path):
     report = run(db, path, tags=["t"])
     assert counts(report) == dict(added=0, updated=0, unchanged=2, rejected=1, suppressed=0)
     assert people(db) == before
+    # the import's larger page caches are given back
+    assert db.execute("PRAGMA main.cache_size").fetchone() == (-2000,)
+    assert db.execute("PRAGMA temp.cache_size").fetchone() == (-2000,)
 
 
 def test_people_not_subscribed_are_suppressed_and_untouched(db, tmp_path):
