@@ -1106,7 +1106,7 @@ def _stage_in_worker(
     # A plain subprocess rather than multiprocessing: it works whatever the caller's
     # __main__ is, and needs no `if __name__ == "__main__"` guard anywhere.
     worker = subprocess.Popen(
-        [sys.executable, "-c", _WORKER_COMMAND],
+        [sys.executable, "-P", "-c", _WORKER_COMMAND],  # -P: no folder named alerts in the way
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

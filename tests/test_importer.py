@@ -726,6 +726,8 @@ def test_worker_reads_exactly_like_this_process(tmp_path, monkeypatch):
     text = MIXED + "".join(f"p{i}@example.org,P,{i},,t{i % 3},\n" for i in range(5000))
     here = _outcome(tmp_path, "here", text)
     monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+    (tmp_path / "alerts").mkdir()  # a folder of that name where the command runs is ignored
+    (tmp_path / "alerts" / "__init__.py").write_text("raise ImportError('wrong alerts')\n")
     assert _outcome(tmp_path, "worker", text) == here
     assert here[1] == dict(added=5002, updated=0, unchanged=0, rejected=2, suppressed=0)
     assert len(here[2]) == 2 and "line 7" in here[2][0]
