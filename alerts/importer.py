@@ -1295,14 +1295,15 @@ EXPORT_COLUMNS = (
 
 
 def write_subscribers(
-    db: Database, out: TextIO, where: SubscriberFilter, columns: Sequence[str] = EXPORT_COLUMNS
+    db: Database, out: TextIO, where: SubscriberFilter, limit: int | None = None
 ) -> int:
     """Write matching subscribers as spreadsheet-safe CSV, extra fields as more columns."""
+    columns = EXPORT_COLUMNS
     extra = [k for k in store.extra_keys(db, where) if k not in columns]
     write = safe_csv_writer(out)
     write([*columns, *extra])
     count = 0
-    for person in store.iter_subscribers(db, where):
+    for person in store.iter_subscribers(db, where, limit):
         cells = [_export_value(person, name) for name in columns]
         write([*cells, *(person.extra.get(k, "") for k in extra)])
         count += 1
@@ -1310,8 +1311,6 @@ def write_subscribers(
 
 
 def _export_value(person: Subscriber, name: str) -> Any:
-    if name == "name":
-        return person.full_name
     value = getattr(person, name)
     return ", ".join(value) if isinstance(value, list) else value
 

@@ -166,6 +166,8 @@ def test_list_formats_and_filters(imported, cli):
     assert [p["email"] for p in data] == ["bo@example.org", "cy@example.org"]
     limited = json.loads(cli("subscribers", "list", "--format", "json", "--limit", "1").stdout)
     assert len(limited) == 1
+    limited_csv = cli("subscribers", "list", "--format", "csv", "--limit", "2").stdout
+    assert len(limited_csv.strip().splitlines()) == 3
     assert json.loads(cli("subscribers", "list", "--format", "json", "--tag", "none").stdout) == []
 
 

@@ -175,7 +175,7 @@ def list_command(
     where = _filter(status, tag, state)
     people = importer.list_subscribers(app.db(), where, limit)
     if fmt == "csv":
-        importer.write_subscribers(app.db(), sys.stdout, where, columns=importer.EXPORT_COLUMNS)
+        importer.write_subscribers(app.db(), sys.stdout, where, limit)
     elif fmt == "json":
         _stream_json(asdict(person) for person in people)
     else:
