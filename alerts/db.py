@@ -22,8 +22,13 @@ from typing import Any
 
 import sqlite_utils
 
-from alerts.errors import InputFileError, LookupFailed, NotFoundError
+from alerts.errors import (
+    InputFileError,
+    LookupFailed,
+    NotFoundError,
+)
 from alerts.models import (
+    SUBSCRIBER_FIELDS,
     AllOf,
     AnyOf,
     CampaignRecord,
@@ -39,6 +44,7 @@ from alerts.models import (
     SourceIn,
     StateIn,
     Subscriber,
+    SubscriberFilter,
     TagIn,
 )
 
@@ -1499,3 +1505,280 @@ def stats_summaries_paused(db: Database) -> Iterator[Database]:
         with write_transaction(db):
             rebuild_stats_summaries(db)
             _stats_create_triggers(db)
+
+
+# importer: staging signup rows, merging them into subscribers, the list itself
+#
+# An import streams its rows into temp.import_people (one row per person, keyed
+# by the lower-cased email) inside the import transaction, then merges them with
+# set-based SQL. temp.import_touched collects the ids of subscribers added or
+# changed, so districts can be resolved for exactly those before the commit.
+
+# Staged columns besides email_key, in the order the importer passes them.
+STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra")
+_STAGED_FIELDS = STAGED_COLUMNS[1:8]  # the plain text fields: later non-blank wins
+
+# A JSON array holding the values of two JSON arrays, each once, first one's order first.
+_TAG_UNION = (
+    "(SELECT json_group_array(value) FROM ("
+    " SELECT value FROM json_each({a})"
+    " UNION ALL SELECT value FROM json_each({b})"
+    " WHERE value NOT IN (SELECT value FROM json_each({a}))))"
+)
+
+
+_IMPORT_CACHE_KIB = 65536  # a 1,000,000-row import outgrows SQLite's default 2 MB cache
+
+
+@contextmanager
+def import_caches(db: Database) -> Iterator[None]:
+    """Larger page caches while an import runs; the connection's own sizes after it."""
+    # The temp schema reports 0 until it is first used; it then takes main's size.
+    (size,) = db.execute("PRAGMA main.cache_size").fetchone()
+    for schema in ("main", "temp"):
+        db.execute(f"PRAGMA {schema}.cache_size = -{_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        for schema in ("main", "temp"):
+            db.execute(f"PRAGMA {schema}.cache_size = {int(size)}")
+
+
+def import_begin(db: Database) -> None:
+    """Fresh temp tables for one import command (call inside its transaction)."""
+    db.execute("DROP TABLE IF EXISTS temp.import_touched")
+    db.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+
+
+def stage_begin(db: Database) -> None:
+    """An empty staging table for the next file."""
+    db.execute("DROP TABLE IF EXISTS temp.import_people")
+    db.execute(
+        "CREATE TEMP TABLE import_people ("
+        " email_key TEXT PRIMARY KEY, email TEXT NOT NULL, first_name TEXT, last_name TEXT,"
+        " street TEXT, city TEXT, state TEXT, zip TEXT, phone TEXT, consent_at TEXT,"
+        " status TEXT, tags TEXT, extra TEXT, existing_id INTEGER, outcome TEXT) WITHOUT ROWID"
+    )
+
+
+def stage_rows(db: Database, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Upsert (email_key, *STAGED_COLUMNS) tuples: a person's later non-blank values win.
+
+    `rows` may be a generator: sqlite3 consumes it lazily, so memory stays flat.
+    """
+    columns = ("email_key", *STAGED_COLUMNS)
+    later_wins = ", ".join(f"{c} = coalesce(excluded.{c}, {c})" for c in _STAGED_FIELDS)
+    tags = _TAG_UNION.format(a="tags", b="excluded.tags")
+    db.conn.executemany(
+        f"INSERT INTO temp.import_people ({', '.join(columns)})"
+        f" VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT (email_key) DO UPDATE SET {later_wins},"
+        " consent_at = coalesce(excluded.consent_at, consent_at),"
+        # A row saying `subscribed` never undoes an unsubscribe earlier in the same file.
+        " status = CASE WHEN excluded.status = 'subscribed' AND status IS NOT NULL"
+        " THEN status ELSE coalesce(excluded.status, status) END,"
+        " tags = CASE WHEN excluded.tags IS NULL OR excluded.tags = tags THEN tags"
+        f" WHEN tags IS NULL THEN excluded.tags ELSE {tags} END,"
+        " extra = CASE WHEN excluded.extra IS NULL THEN extra"
+        " WHEN extra IS NULL THEN excluded.extra ELSE json_patch(extra, excluded.extra) END",
+        rows,
+    )
+
+
+def _changed_condition() -> str:
+    """SQL true when staged person p would change subscriber s."""
+    fields = [f"(p.{c} IS NOT NULL AND p.{c} IS NOT s.{c})" for c in _STAGED_FIELDS]
+    fields += [
+        "(p.consent_at IS NOT NULL AND (s.consent_at IS NULL OR p.consent_at < s.consent_at))",
+        "(p.status IS NOT NULL AND p.status <> s.status)",
+        "(p.tags IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(p.tags) AS t"
+        " WHERE t.value NOT IN (SELECT value FROM json_each(s.tags))))",
+        "(p.extra IS NOT NULL AND json_patch(s.extra, p.extra) <> json(s.extra))",
+    ]
+    return " OR ".join(fields)
+
+
+def merge_staged(
+    db: Database,
+    *,
+    source: str,
+    now: str,
+    email_hash: Callable[[str], str] | None = None,
+) -> dict[str, int]:
+    """Merge temp.import_people into subscribers. Returns counts by outcome.
+
+    Existing subscribed people get blanks filled, changed values updated and new
+    tags added; anyone not `subscribed` is left alone (suppressed). New people
+    are added unless `email_hash` of their key is in `forgotten`.
+    """
+    db.execute(
+        "UPDATE temp.import_people AS p SET existing_id = s.id, outcome = CASE"
+        " WHEN s.status <> 'subscribed' THEN 'suppressed'"
+        f" WHEN {_changed_condition()} THEN 'updated' ELSE 'unchanged' END"
+        " FROM subscribers AS s WHERE s.email = p.email"
+    )
+    # From here on a NULL outcome means the person is new: added below.
+    if email_hash is not None and _has_forgotten(db):
+        db.conn.create_function("alerts_email_hash", 1, email_hash, deterministic=True)
+        db.execute(
+            "UPDATE temp.import_people SET outcome = 'suppressed' WHERE outcome IS NULL"
+            " AND alerts_email_hash(email_key) IN (SELECT email_hash FROM forgotten)"
+        )
+    _update_existing(db, source=source, now=now)
+    _insert_new(db, source=source, now=now)
+    counts = db.execute(
+        "SELECT coalesce(outcome, 'added'), count(*) FROM temp.import_people GROUP BY outcome"
+    ).fetchall()
+    return dict(counts)
+
+
+def _update_existing(db: Database, *, source: str, now: str) -> None:
+    fields = ", ".join(f"{c} = coalesce(p.{c}, s.{c})" for c in _STAGED_FIELDS)
+    status_changes = "p.status IS NOT NULL AND p.status <> s.status"
+    tags = _TAG_UNION.format(a="s.tags", b="p.tags")
+    db.execute(
+        f"UPDATE subscribers AS s SET {fields},"
+        " consent_at = CASE WHEN s.consent_at IS NULL OR p.consent_at < s.consent_at"
+        " THEN coalesce(p.consent_at, s.consent_at) ELSE s.consent_at END,"
+        f" status = CASE WHEN {status_changes} THEN p.status ELSE s.status END,"
+        f" status_changed_at = CASE WHEN {status_changes} THEN :now ELSE s.status_changed_at END,"
+        " source = coalesce(s.source, :source),"
+        f" tags = CASE WHEN p.tags IS NULL THEN s.tags ELSE {tags} END,"
+        " extra = CASE WHEN p.extra IS NULL THEN s.extra ELSE json_patch(s.extra, p.extra) END,"
+        " updated_at = :now"
+        " FROM temp.import_people AS p WHERE p.outcome = 'updated' AND s.id = p.existing_id",
+        {"now": now, "source": source},
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO temp.import_touched (id)"
+        " SELECT existing_id FROM temp.import_people WHERE outcome = 'updated'"
+    )
+
+
+def _insert_new(db: Database, *, source: str, now: str) -> None:
+    (last_id,) = db.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
+    columns = ", ".join(STAGED_COLUMNS[:9])
+    db.execute(
+        f"INSERT INTO subscribers ({columns}, status, source, tags, extra, created_at,"
+        " updated_at, status_changed_at)"
+        f" SELECT {columns}, coalesce(status, 'subscribed'), :source, coalesce(tags, '[]'),"
+        " coalesce(extra, '{}'), :now, :now,"
+        " CASE WHEN coalesce(status, 'subscribed') <> 'subscribed' THEN :now END"
+        # In staging-key (email) order, so the email index is filled in order: no sort.
+        " FROM temp.import_people WHERE outcome IS NULL",
+        {"now": now, "source": source},
+    )
+    # New rows take ids above the old maximum (INTEGER PRIMARY KEY without AUTOINCREMENT).
+    db.execute(
+        "INSERT OR IGNORE INTO temp.import_touched (id) SELECT id FROM subscribers WHERE id > ?",
+        [last_id],
+    )
+
+
+def import_run_start(
+    db: Database, *, file_name: str, sha256: str, source: str, started_at: str
+) -> int:
+    cursor = db.execute(
+        "INSERT INTO import_runs (file_name, sha256, source, started_at) VALUES (?, ?, ?, ?)",
+        [file_name, sha256, source, started_at],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def import_run_finish(db: Database, run_id: int, counts: dict[str, int], finished_at: str) -> None:
+    names = ("rows", "added", "updated", "unchanged", "rejected", "suppressed", "warnings")
+    db.execute(
+        f"UPDATE import_runs SET {', '.join(f'{n} = :{n}' for n in names)},"
+        " finished_at = :finished_at WHERE id = :id",
+        {**{n: counts.get(n, 0) for n in names}, "finished_at": finished_at, "id": run_id},
+    )
+
+
+def import_runs(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest import runs, newest first."""
+    cursor = db.execute("SELECT * FROM import_runs ORDER BY id DESC LIMIT ?", [limit])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _has_forgotten(db: Database) -> bool:
+    return db.execute("SELECT 1 FROM forgotten LIMIT 1").fetchone() is not None
+
+
+def is_forgotten(db: Database, email_hash: str) -> bool:
+    row = db.execute("SELECT 1 FROM forgotten WHERE email_hash = ?", [email_hash]).fetchone()
+    return row is not None
+
+
+def add_forgotten(db: Database, email_hash: str, now: str) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO forgotten (email_hash, forgotten_at) VALUES (?, ?)",
+        [email_hash, now],
+    )
+
+
+def erase_subscriber(db: Database, subscriber_id: int, now: str) -> None:
+    """Blank every personal field and mark the row forgotten; the id stays for the stats."""
+    db.execute(
+        "UPDATE subscribers SET email = NULL, first_name = NULL, last_name = NULL,"
+        " street = NULL, city = NULL, state = NULL, zip = NULL, phone = NULL,"
+        " source = NULL, tags = '[]', extra = '{}', consent_at = NULL,"
+        " cd_state = NULL, cd_district = NULL, cd_confidence = 'unknown', cd_flags = NULL,"
+        " cd_choice = NULL, status = 'forgotten', status_changed_at = :now, updated_at = :now"
+        " WHERE id = :id",
+        {"now": now, "id": subscriber_id},
+    )
+
+
+def set_subscriber_status(db: Database, subscriber_id: int, status: str, now: str) -> None:
+    db.execute(
+        "UPDATE subscribers SET status = ?, status_changed_at = ?, updated_at = ? WHERE id = ?",
+        [status, now, now, subscriber_id],
+    )
+
+
+def _filter_sql(where: SubscriberFilter, *, with_email: bool = True) -> tuple[str, list[Any]]:
+    """WHERE clause and parameters; `with_email` leaves out forgotten rows (no address)."""
+    clauses, params = ["email IS NOT NULL" if with_email else "1"], []
+    if where.status:
+        clauses.append("status = ?")
+        params.append(where.status)
+    if where.state:
+        clauses.append("state = ?")
+        params.append(where.state)
+    if where.tag:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(subscribers.tags) WHERE value = ?)")
+        params.append(where.tag)
+    return " AND ".join(clauses), params
+
+
+def count_by_status(db: Database, where: SubscriberFilter) -> dict[str, int]:
+    """Subscribers matching `where`, counted by status (forgotten ones included)."""
+    sql, params = _filter_sql(where, with_email=False)
+    rows = db.execute(
+        f"SELECT status, count(*) FROM subscribers WHERE {sql} GROUP BY status", params
+    ).fetchall()
+    return dict(rows)
+
+
+def iter_subscribers(
+    db: Database, where: SubscriberFilter, limit: int | None = None
+) -> Iterator[Subscriber]:
+    """Subscribers matching `where` in id order, read in batches (memory stays flat)."""
+    sql, params = _filter_sql(where)
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    cursor = db.execute(f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE {sql}", params)
+    while batch := cursor.fetchmany(1000):
+        yield from (row_to_subscriber(row) for row in batch)
+
+
+def extra_keys(db: Database, where: SubscriberFilter) -> list[str]:
+    """Keys of the extra fields of the subscribers matching `where`, first seen first."""
+    sql, params = _filter_sql(where)
+    rows = db.execute(
+        "SELECT key FROM subscribers, json_each(subscribers.extra)"
+        f" WHERE {sql} GROUP BY key ORDER BY min(subscribers.id), key",
+        params,
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -548,3 +548,12 @@ class EventTotals:
     machine_events: int = 0
     human_people: int = 0
     people: int = 0
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    """Which subscribers a list, count or export covers; None means any."""
+
+    status: str | None = None
+    tag: str | None = None
+    state: str | None = None
