@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -17,7 +19,8 @@ from alerts import db as store
 from alerts.config import Config
 from alerts.db import Database, utc_now
 from alerts.errors import ConfigError, SendAuthError, SendBusy, SendError
-from alerts.fake_sendgrid import FakeSendGrid, Fault
+from alerts.fake_sendgrid import FakeSendGrid, Fault, iter_store
+from alerts.fake_sendgrid import stats as fake_stats
 from alerts.models import SendSummary, Subscriber
 from alerts.send import (
     SendSettings,
@@ -648,9 +651,6 @@ def _people(db: Database, count: int) -> list[Subscriber]:
 
 
 def _dead_pid() -> int:
-    import subprocess
-    import sys
-
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
@@ -664,3 +664,61 @@ def test_summary_dataclass_defaults():
         "skipped": 0,
         "seconds": 0,
     }
+
+
+# --------------------------------------------------------------------------
+# kill -9 in the middle of a send
+
+SENDER = """
+import sys
+from alerts.db import open_db
+from alerts.send import SendSettings, message_body, personalization, send_campaign
+
+def build(people):
+    items = [personalization(p, substitutions={"-first-": p.first_name or ""}) for p in people]
+    return message_body(from_email="a@example.org", subject="Hi -first-", html="<p>-first-</p>",
+                        text="-first-", personalizations=items)
+
+db = open_db(sys.argv[1])
+settings = SendSettings(api_key="k", host=sys.argv[2], batch_size=50, concurrency=3)
+send_campaign(db, int(sys.argv[3]), build, settings)
+"""
+
+
+@pytest.mark.slow
+def test_a_send_killed_with_sigkill_then_rerun_sends_nobody_twice(tmp_path):
+    path = tmp_path / "kill.db"
+    db = store.open_db(path)
+    campaign = new_campaign(db, 3000)
+    port = free_port()
+    delivered_file = tmp_path / "delivered.jsonl"
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(port), "--store",
+         str(delivered_file), "--latency-ms", "40"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    host = f"http://127.0.0.1:{port}"
+    try:
+        assert fake.stdout and "listening" in fake.stdout.readline()
+        sender = subprocess.Popen([sys.executable, "-c", SENDER, str(path), host, str(campaign)])
+        while fake_stats(host)["accepted_requests"] < 10 and sender.poll() is None:
+            time.sleep(0.01)
+        sender.kill()
+        sender.wait()
+        left = states(db, campaign)
+        assert left.get("pending", 0) > 0, "the sender finished before it was killed"
+        summary = send_campaign(db, campaign, build, settings_for(host))
+    finally:
+        fake.terminate()
+        fake.wait()
+    counts = Counter(d.email for d in iter_store(delivered_file))
+    assert set(counts.values()) == {1}  # nobody got it twice
+    final = store.ledger_counts(db, campaign)
+    assert final["pending"] == final["in_flight"] == 0
+    assert summary.unknown == final["unknown"] == left.get("in_flight", 0)
+    unknown = {email for _, email, _ in store.ledger_recipients(db, campaign, "unknown")}
+    sent = {email for _, email, _ in store.ledger_recipients(db, campaign, "sent")}
+    assert sent <= set(counts) and len(sent) + len(unknown) == 3000
+    assert set(counts) - sent <= unknown  # answered but not recorded: kept as unknown
+    db.close()
