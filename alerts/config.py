@@ -71,6 +71,38 @@ SETTINGS: dict[str, Setting] = {
             False,
             "Turn on SendGrid's own open and click tracking as well as the project's.",
         ),
+        Setting(
+            "sendgrid_timeout",
+            float,
+            30.0,
+            "Seconds to wait for SendGrid's answer to one request; past it the request's "
+            "recipients are marked unknown (SendGrid may have accepted them).",
+        ),
+        Setting(
+            "sendgrid_concurrency",
+            int,
+            8,
+            "How many mail/send requests may be in flight at once.",
+        ),
+        Setting(
+            "sendgrid_batch_size",
+            int,
+            1000,
+            "Recipients per mail/send request (1 to 1000, SendGrid's limit).",
+        ),
+        Setting(
+            "sendgrid_retries",
+            int,
+            6,
+            "Retries of one request after a 429, a 5xx or a connection that failed before "
+            "the request went out; then the send stops and a rerun continues.",
+        ),
+        Setting(
+            "sendgrid_rate",
+            float,
+            None,
+            "Cap on messages per second (unset: no cap). `alerts send --rate` overrides it.",
+        ),
     )
 }
 

@@ -61,7 +61,16 @@ class TokenError(AlertsError):
 
 
 class SendError(AlertsError):
-    """Sending stopped: the reason is in the message."""
+    """Sending stopped: the reason is in the message.
+
+    `summary` holds the models.SendSummary of the run it stopped, if one had begun.
+    """
+
+    summary: object | None = None
+
+
+class SendBusy(SendError):
+    """Another live process is already sending the same campaign."""
 
 
 class SendAuthError(SendError):

@@ -226,6 +226,30 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"  # unsubscribed, bounced or forgotten after the ledger was frozen
 
 
+@dataclass
+class SendSummary:
+    """The outcome of one send run.
+
+    `sent`, `failed` and `skipped` count this run; `unknown` counts every recipient of
+    the campaign left unknown after it, including those an earlier run left in flight.
+    """
+
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, int | float]:
+        return {
+            "sent": self.sent,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+        }
+
+
 class EventKind(StrEnum):
     """Kinds of rows in the events table."""
 
