@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerts.errors import ConfigError
+
+class ConfigError(Exception):
+    """alerts.toml or the environment lacks a key or holds a bad value.
+
+    Reported like an AlertsError: one line, non-zero exit. It is defined here,
+    not in errors.py, because config.py imports nothing else of the project.
+    """
+
+    exit_code = 1
+
 
 CONFIG_FILE = "alerts.toml"
 DB_FILE = "subscribers.db"

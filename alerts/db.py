@@ -51,6 +51,9 @@ from alerts.models import (
 )
 
 Database = sqlite_utils.Database
+# Raised by SQLite when the file is locked, read-only or otherwise unusable mid-command;
+# entry points report it in one line.
+DatabaseBusyError = sqlite3.OperationalError
 Migration = Callable[[Database], None]
 
 MIGRATIONS: dict[int, Migration] = {}

@@ -1,5 +1,7 @@
 """Typed errors raised by the domain.
 
+(ConfigError lives in config.py: the bottom layer imports nothing of ours.)
+
 Every message is one line a person can act on: it names the file, line or
 field at fault. The CLI prints it after "Error: " and exits non-zero; the web
 server turns it into a 4xx answer.
@@ -10,10 +12,6 @@ class AlertsError(Exception):
     """Base class for every error the project expects and reports to the user."""
 
     exit_code = 1
-
-
-class ConfigError(AlertsError):
-    """alerts.toml or the environment lacks a key or holds a bad value."""
 
 
 class InputFileError(AlertsError):

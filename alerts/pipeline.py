@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 from alerts import db as store
 from alerts import links, render, targets
-from alerts.config import Config
+from alerts.config import Config, ConfigError
 from alerts.db import Database
-from alerts.errors import CampaignError, ConfigError
+from alerts.errors import CampaignError
 from alerts.links import TokenKind, TokenMaker, token_key
 from alerts.models import (
     HTML_CONTEXT,

@@ -42,9 +42,9 @@ from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 
 from alerts import db as store
-from alerts.config import Config
+from alerts.config import Config, ConfigError
 from alerts.db import Database
-from alerts.errors import ConfigError, SendAuthError, SendBusy, SendError
+from alerts.errors import SendAuthError, SendBusy, SendError
 from alerts.models import DeliveryState, SendSummary, Subscriber
 
 log = logging.getLogger(__name__)

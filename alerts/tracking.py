@@ -44,8 +44,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from alerts import db as store
+from alerts.config import ConfigError
 from alerts.db import Database
-from alerts.errors import ConfigError, EventPayloadError, StorageError, WebhookAuthError
+from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
 from alerts.models import Event, EventKind, IngestSummary, Status
 
 log = logging.getLogger("alerts.tracking")

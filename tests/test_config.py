@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.config import SETTINGS, Config, render_config_file
-from alerts.errors import ConfigError
+from alerts.config import SETTINGS, Config, ConfigError, render_config_file
 
 
 def write(tmp_path: Path, text: str) -> Path:

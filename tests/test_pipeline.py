@@ -6,8 +6,8 @@ import pytest
 
 from alerts import campaigns, pipeline, render
 from alerts import db as store
-from alerts.config import Config, bundled_dir
-from alerts.errors import CampaignError, ConfigError
+from alerts.config import Config, ConfigError, bundled_dir
+from alerts.errors import CampaignError
 from alerts.models import SiteSettings, Subscriber
 
 TEMPLATES = bundled_dir("templates")

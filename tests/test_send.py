@@ -16,9 +16,9 @@ import pytest
 from conftest import free_port
 
 from alerts import db as store
-from alerts.config import Config
+from alerts.config import Config, ConfigError
 from alerts.db import Database, utc_now
-from alerts.errors import ConfigError, SendAuthError, SendBusy, SendError
+from alerts.errors import SendAuthError, SendBusy, SendError
 from alerts.fake_sendgrid import FakeSendGrid, Fault, iter_store
 from alerts.fake_sendgrid import stats as fake_stats
 from alerts.models import SendSummary, Subscriber

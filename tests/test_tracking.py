@@ -16,8 +16,9 @@ from tracking_helpers import Signer, payload, rows, seed, sg_event, status_of
 
 from alerts import db as store
 from alerts import tracking
+from alerts.config import ConfigError
 from alerts.db import Database, open_db, write_transaction
-from alerts.errors import ConfigError, EventPayloadError, StorageError, WebhookAuthError
+from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
 from alerts.models import Event, EventKind
 from alerts.tracking import Visit
 

@@ -7,14 +7,14 @@ Entry point only: it parses, calls the domain and prints. Domain errors
 from __future__ import annotations
 
 import importlib
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import click
 
 from alerts import __version__
-from alerts.config import CONFIG_FILE, DB_FILE
+from alerts.config import CONFIG_FILE, DB_FILE, ConfigError
+from alerts.db import DatabaseBusyError
 from alerts.errors import AlertsError
 
 from ._context import AppContext
@@ -44,9 +44,9 @@ class AlertsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AlertsError as exc:
+        except (AlertsError, ConfigError) as exc:
             raise CliError(str(exc), exc.exit_code) from None
-        except sqlite3.OperationalError as exc:
+        except DatabaseBusyError as exc:
             raise CliError(f"database error: {exc}") from None
         except BrokenPipeError:
             ctx.exit(0)

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import click
 
 from alerts import tracking
-from alerts.config import Config
+from alerts.config import Config, ConfigError
 from alerts.db import write_transaction
-from alerts.errors import ConfigError, InputFileError
+from alerts.errors import InputFileError
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json
