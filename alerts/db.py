@@ -1749,6 +1749,15 @@ def erase_subscriber(db: Database, subscriber_id: int, now: str) -> None:
         " WHERE id = :id",
         {"now": now, "id": subscriber_id},
     )
+    # Their browser's user agent and SendGrid's delivery details are about them too.
+    db.execute(
+        "UPDATE events SET user_agent = NULL, detail = NULL WHERE subscriber_id = ?",
+        [subscriber_id],
+    )
+    db.execute(
+        "UPDATE send_ledger SET reason = NULL WHERE subscriber_id = ? AND reason IS NOT NULL",
+        [subscriber_id],
+    )
 
 
 def set_subscriber_status(db: Database, subscriber_id: int, status: str, now: str) -> None:

@@ -789,3 +789,33 @@ def test_import_resolves_districts_of_the_people_it_touches(db, tmp_path):
         ["il@example.org"],
     ).fetchone()
     assert tuple(row) == ("CA", 11, "exact")
+
+
+def test_forget_also_erases_what_events_and_the_ledger_say_about_them(db, tmp_path):
+    run(db, write(tmp_path / "a.csv", "email\nbo@example.org\nkeep@example.org\n"))
+    bo, keep = (people(db)[e].id for e in ("bo@example.org", "keep@example.org"))
+    campaign = store.register_campaign(db, "c", "update", "Subject", "sha")
+    for sid in (bo, keep):
+        db.execute(
+            "INSERT INTO events (campaign_id, subscriber_id, kind, at, user_agent, detail)"
+            " VALUES (?, ?, 'click', 1, 'Mozilla/5.0 (Bo)', '{\"reason\": \"x\"}')",
+            [campaign, sid],
+        )
+        db.execute(
+            "INSERT INTO send_ledger (campaign_id, subscriber_id, state, reason)"
+            " VALUES (?, ?, 'failed', 'mailbox of bo@example.org is full')",
+            [campaign, sid],
+        )
+    db.conn.commit()
+    importer.forget(db, "bo@example.org")
+    rows = db.execute(
+        "SELECT subscriber_id, user_agent, detail FROM events ORDER BY subscriber_id"
+    ).fetchall()
+    assert [tuple(r) for r in rows] == [
+        (bo, None, None),
+        (keep, "Mozilla/5.0 (Bo)", '{"reason": "x"}'),
+    ]
+    reasons = dict(db.execute("SELECT subscriber_id, reason FROM send_ledger").fetchall())
+    assert reasons[bo] is None and reasons[keep]
+    # The event itself stays, so the campaign's figures still add up.
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 2
