@@ -63,7 +63,7 @@ TOP_KEYS = (
     "first_name_fallback",
 )
 ACTION_ONLY_KEYS = ("letter", "call_script", "tweet", "text_code", "button")
-LETTER_KEYS = ("to", "subject", "body", "call_script", "tweet", "text_code")
+LETTER_KEYS = ("to", "subject", "body", "topic", "call_script", "tweet", "text_code")
 LETTER_EXTRAS = ("call_script", "tweet", "text_code")
 
 # fmt: off
@@ -397,10 +397,17 @@ class _Reader:
         body = self.source_text(keys["body"]) if "body" in keys else None
         extras = {n: self.source_text(keys[n]) for n in ("call_script", "tweet") if n in keys}
         text_code = self.text_code(keys["text_code"]) if "text_code" in keys else None
+        topic = self.string(keys["topic"], one_line=True) if "topic" in keys else None
         if to is None or subject is None or body is None:
             return None
         return LetterSpec(
-            to, subject, body, extras.get("call_script"), extras.get("tweet"), text_code
+            to,
+            subject,
+            body,
+            extras.get("call_script"),
+            extras.get("tweet"),
+            text_code,
+            topic.strip() if topic else None,
         )
 
     def chambers(self, entry: _Entry) -> tuple[Chamber, ...] | None:
@@ -638,6 +645,7 @@ button: "Send your letter"
 letter:
   to: [house]
   subject: "Please support this bill"
+  topic: "Judiciary"  # what to pick if a contact form asks for a topic
   body: |
     Dear {{ target.title }} {{ target.last_name }},
 

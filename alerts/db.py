@@ -412,12 +412,17 @@ def row_to_subscriber(row: sqlite3.Row | tuple[Any, ...]) -> Subscriber:
 
 
 def get_subscriber(db: Database, subscriber_id: int) -> Subscriber:
+    found = subscriber_or_none(db, subscriber_id)
+    if found is None:
+        raise NotFoundError(f"no subscriber with id {subscriber_id}")
+    return found
+
+
+def subscriber_or_none(db: Database, subscriber_id: int) -> Subscriber | None:
     row = db.execute(
         f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id = ?", [subscriber_id]
     ).fetchone()
-    if row is None:
-        raise NotFoundError(f"no subscriber with id {subscriber_id}")
-    return row_to_subscriber(row)
+    return row_to_subscriber(row) if row else None
 
 
 def find_subscriber(db: Database, email: str) -> Subscriber | None:
@@ -1154,6 +1159,52 @@ def subscriber_contact(
 def subscriber_id_for_email(db: Database, email: str) -> int | None:
     row = db.execute("SELECT id FROM subscribers WHERE email = ?", [email.strip()]).fetchone()
     return row[0] if row else None
+
+
+# --------------------------------------------------------------------------
+# letter pages (tracking.py and pipeline.py for `GET|POST /a/<token>`, issue 6 part 2)
+
+
+@migration(55)
+def m055_letter_copies_index(db: Database) -> None:
+    # "Email me a copy" is rate-limited per subscriber across campaigns: this partial
+    # index finds a subscriber's recent copies without scanning every event, and costs
+    # other inserts only the evaluation of its WHERE.
+    _run(
+        db,
+        "CREATE INDEX events_letter_copies ON events (subscriber_id, at)"
+        " WHERE kind = 'letter_emailed'",
+    )
+
+
+def letter_targets_sent(db: Database, campaign_id: int, subscriber_id: int) -> set[str]:
+    """The members (bioguide ids) a subscriber said they wrote to in a campaign."""
+    rows = db.execute(
+        "SELECT DISTINCT target FROM events WHERE campaign_id = ? AND kind = 'letter_sent'"
+        " AND subscriber_id = ? AND target IS NOT NULL",
+        [campaign_id, subscriber_id],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def letter_copy_times(db: Database, subscriber_id: int, since: int) -> list[int]:
+    """When (Unix seconds, oldest first) a subscriber was emailed letter copies since `since`."""
+    rows = db.execute(
+        "SELECT at FROM events WHERE subscriber_id = ? AND kind = 'letter_emailed' AND at >= ?"
+        " ORDER BY at",
+        [subscriber_id, since],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def last_event_id(db: Database) -> int:
+    """The rowid of the row the connection inserted last."""
+    return int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+
+
+def delete_letter_copy(db: Database, event_id: int) -> None:
+    """Forget a copy that was counted but could not be sent."""
+    db.execute("DELETE FROM events WHERE id = ? AND kind = 'letter_emailed'", [event_id])
 
 
 # stats: campaign figures, read from summaries kept current by triggers

@@ -322,6 +322,7 @@ class LetterSpec:
     call_script: SourceText | None = None
     tweet: SourceText | None = None
     text_code: TextCode | None = None
+    topic: str | None = None  # what to pick in a contact form's topic list (plain text)
 
 
 class Segment:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, fields
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -801,3 +802,97 @@ def page_environment() -> jinja2.Environment:
 def render_page(name: str, **context: Any) -> str:
     """Render pages/<name> with `context`; every value is HTML-escaped."""
     return page_environment().get_template(name).render(**context)
+
+
+# --------------------------------------------------------------------------
+# The letter page (issue 6, part 2): links built from letter text, and the copy
+# a subscriber can email to themselves. Values are plain text until the page
+# template escapes them; every URL here percent-encodes what it carries.
+
+TWEET_INTENT = "https://twitter.com/intent/tweet"
+LETTER_COPY_DIR = PAGES_DIR / "email"
+
+
+def addressed_letter(member: Member, body: str) -> str:
+    """The letter as it is pasted into a form: "The Honorable <name>", then the body.
+
+    A body that already starts with "The Honorable" is left as the author wrote it.
+    """
+    text = body.strip("\n")
+    if text.lower().startswith("the honorable"):
+        return text + "\n"
+    return f"The Honorable {member.full_name}\n\n{text}\n"
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL, else None: nothing else becomes a link."""
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def tel_url(phone: str | None) -> str | None:
+    """A US phone number as a tel: link (tel:+12025550100), or None if it is not one."""
+    digits = re.sub(r"\D", "", phone or "")
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    return f"tel:+1{digits}" if len(digits) == 10 else None
+
+
+def mailto_url(subject: str, body: str) -> str:
+    """An address-less mailto: link with subject and body (RFC 6068: CRLF line breaks)."""
+    crlf = body.replace("\r\n", "\n").replace("\n", "\r\n")
+    return f"mailto:?subject={quote(subject, safe='')}&body={quote(crlf, safe='')}"
+
+
+def tweet_url(text: str) -> str:
+    """X's (Twitter's) web intent with the post's text filled in."""
+    return f"{TWEET_INTENT}?text={quote(text, safe='')}"
+
+
+def addressed_tweet(text: str, handle: str | None) -> str:
+    """The tweet, starting with @handle when the member has one the text leaves out."""
+    if not handle or f"@{handle}".lower() in text.lower():
+        return text
+    return f"@{handle} {text}"
+
+
+def sms_url(number: str, keyword: str) -> str:
+    """An sms: link with the keyword as the message (the `?&body=` form suits iOS and Android)."""
+    recipient = re.sub(r"[^\d+]", "", number)
+    return f"sms:{recipient}?&body={quote(keyword, safe='')}"
+
+
+class LetterCopy(NamedTuple):
+    subject: str
+    text: str
+    html: str
+
+
+@cache
+def _letter_copy_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(LETTER_COPY_DIR),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_letter_copy(**context: Any) -> LetterCopy:
+    """The "Email me a copy" message: pages/email/letter_copy.{txt,html} with `context`.
+
+    The HTML part escapes every value; the text part is plain. The subject is
+    "Your letter to <title> <name>".
+    """
+    member: Member = context["member"]
+    environment = _letter_copy_environment()
+    subject = one_line(f"Your letter to {member.title} {member.full_name}")
+    text = environment.get_template("letter_copy.txt").render(**context)
+    document = environment.get_template("letter_copy.html").render(subject=subject, **context)
+    return LetterCopy(subject, text, document)

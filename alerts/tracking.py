@@ -171,11 +171,25 @@ def record_open(db: Database, campaign_id: int, subscriber_id: int, visit: Visit
     if not store.campaign_exists(db, campaign_id):
         return None
     reason = open_machine_reason(visit, store.delivery_time(db, campaign_id, subscriber_id))
+    return _record_seen(db, EventKind.OPEN, campaign_id, subscriber_id, visit, reason)
+
+
+def _record_seen(
+    db: Database,
+    kind: str,
+    campaign_id: int,
+    subscriber_id: int,
+    visit: Visit,
+    reason: str | None,
+    link_id: int | None = None,
+) -> Event:
+    """Insert an open, click or visit, with the machine rule that fired (if any)."""
     event = Event(
-        kind=EventKind.OPEN,
+        kind=kind,
         campaign_id=campaign_id,
         subscriber_id=subscriber_id,
         at=int(visit.at),
+        link_id=link_id,
         user_agent=_clip(visit.user_agent),
         machine=reason is not None,
         detail=_machine_detail(reason),
@@ -201,18 +215,7 @@ def record_click(
     reason = click_machine_reason(visit, delivered_at, burst)
     if burst:
         store.flag_machine_clicks(db, campaign_id, subscriber_id, since, "link_burst")
-    event = Event(
-        kind=EventKind.CLICK,
-        campaign_id=campaign_id,
-        subscriber_id=subscriber_id,
-        at=at,
-        link_id=link_id,
-        user_agent=_clip(visit.user_agent),
-        machine=reason is not None,
-        detail=_machine_detail(reason),
-    )
-    store.insert_event(db, event)
-    return event
+    return _record_seen(db, EventKind.CLICK, campaign_id, subscriber_id, visit, reason, link_id)
 
 
 def unsubscribe(db: Database, campaign_id: int, subscriber_id: int, at: float) -> bool:
@@ -226,6 +229,96 @@ def unsubscribe(db: Database, campaign_id: int, subscriber_id: int, at: float) -
         campaign = campaign_id if store.campaign_exists(db, campaign_id) else None
         store.insert_event(db, Event(EventKind.UNSUBSCRIBE, campaign, subscriber_id, at=int(at)))
     return changed
+
+
+# --------------------------------------------------------------------------
+# Letter pages: visits, "I sent it", and the rate limit of "Email me a copy"
+
+# "Email me a copy" sends whatever the visitor typed to the subscriber's own
+# address: at most this many copies per subscriber in each window.
+LETTER_COPY_LIMITS = ((3600, 5), (86400, 12))  # (seconds, copies)
+
+
+def record_letter_visit(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event:
+    """Record a view of the letter page, flagged like a click when a machine made it."""
+    reason = click_machine_reason(visit, store.delivery_time(db, campaign_id, subscriber_id), False)
+    return _record_seen(db, EventKind.LETTER_VISIT, campaign_id, subscriber_id, visit, reason)
+
+
+def record_letter_sent(
+    db: Database, campaign_id: int, subscriber_id: int, target: str, visit: Visit
+) -> bool:
+    """Record that the subscriber sent their letter to `target` (a bioguide id).
+
+    Idempotent per campaign, subscriber and target: True only the first time.
+    The check and the insert share the writer's transaction, so two presses at
+    once still make one row.
+    """
+    if target in store.letter_targets_sent(db, campaign_id, subscriber_id):
+        return False
+    store.insert_event(
+        db,
+        Event(
+            kind=EventKind.LETTER_SENT,
+            campaign_id=campaign_id,
+            subscriber_id=subscriber_id,
+            at=int(visit.at),
+            target=target,
+            user_agent=_clip(visit.user_agent),
+        ),
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class CopyPermit:
+    """The answer to a request for a letter copy: a reserved event, or when to retry."""
+
+    event_id: int | None  # the letter_emailed row counting this copy; None when refused
+    retry_after: int = 0  # seconds until the oldest copy of the full window expires
+
+    @property
+    def granted(self) -> bool:
+        return self.event_id is not None
+
+
+def reserve_letter_copy(
+    db: Database,
+    campaign_id: int,
+    subscriber_id: int,
+    target: str,
+    visit: Visit,
+    limits: tuple[tuple[int, int], ...] = LETTER_COPY_LIMITS,
+) -> CopyPermit:
+    """Count a copy against the subscriber's limits before it is sent.
+
+    The letter_emailed row is written (and committed) first, so that requests
+    racing each other cannot all pass the check; if sending then fails, the
+    caller removes it with `release_letter_copy`.
+    """
+    at = int(visit.at)
+    longest = max(seconds for seconds, _ in limits)
+    times = store.letter_copy_times(db, subscriber_id, at - longest)
+    for seconds, most in limits:
+        recent = [t for t in times if t > at - seconds]
+        if len(recent) >= most:
+            return CopyPermit(None, retry_after=max(1, recent[-most] + seconds - at))
+    store.insert_event(
+        db,
+        Event(
+            kind=EventKind.LETTER_EMAILED,
+            campaign_id=campaign_id,
+            subscriber_id=subscriber_id,
+            at=at,
+            target=target,
+            user_agent=_clip(visit.user_agent),
+        ),
+    )
+    return CopyPermit(store.last_event_id(db))
+
+
+def release_letter_copy(db: Database, event_id: int) -> None:
+    store.delete_letter_copy(db, event_id)
 
 
 # --------------------------------------------------------------------------
@@ -454,6 +547,28 @@ class Tracker:
 
     def unsubscribe(self, campaign_id: int, subscriber_id: int, at: float) -> Future[bool]:
         return self.submit(lambda db: unsubscribe(db, campaign_id, subscriber_id, at))
+
+    def record_letter_visit(
+        self, campaign_id: int, subscriber_id: int, visit: Visit
+    ) -> Future[Event]:
+        return self.submit(lambda db: record_letter_visit(db, campaign_id, subscriber_id, visit))
+
+    def record_letter_sent(
+        self, campaign_id: int, subscriber_id: int, target: str, visit: Visit
+    ) -> Future[bool]:
+        return self.submit(
+            lambda db: record_letter_sent(db, campaign_id, subscriber_id, target, visit)
+        )
+
+    def reserve_letter_copy(
+        self, campaign_id: int, subscriber_id: int, target: str, visit: Visit
+    ) -> Future[CopyPermit]:
+        return self.submit(
+            lambda db: reserve_letter_copy(db, campaign_id, subscriber_id, target, visit)
+        )
+
+    def release_letter_copy(self, event_id: int) -> Future[None]:
+        return self.submit(lambda db: release_letter_copy(db, event_id))
 
     def ingest(self, events: list[dict[str, Any]]) -> Future[IngestSummary]:
         return self.submit(lambda db: ingest_sendgrid_events(db, events))

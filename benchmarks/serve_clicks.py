@@ -46,7 +46,8 @@ init = function(args)
   if args[1] == "healthz" then
     paths[1] = "/healthz"
   else
-    for line in io.lines(args[1]) do paths[#paths + 1] = "/c/" .. line end
+    local prefix = args[2] or "/c/"
+    for line in io.lines(args[1]) do paths[#paths + 1] = prefix .. line end
   end
   i = math.random(#paths)
 end
@@ -120,14 +121,48 @@ def start_server(folder: Path, port: int, workers: int, log: Path) -> subprocess
     raise SystemExit(f"the server did not start: see {log}")
 
 
-def wrk(port: int, script: Path, target: str, seconds: int, connections: int) -> dict[str, int]:
+def wrk(
+    port: int, script: Path, target: str, seconds: int, connections: int, *extra: str
+) -> dict[str, int]:
+    """Run wrk with the rotating script; `target` is a token file or "healthz"."""
     url = f"http://127.0.0.1:{port}/"
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--"]
-    output = subprocess.run([*command, target], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [*command, target, *extra], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"^RESULT (.*)$", output, re.MULTILINE)
     if match is None:
         raise SystemExit(f"wrk printed no result:\n{output}")
     return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def write_load(folder: Path, tokens: list[str]) -> Path:
+    """folder/tokens.txt for wrk to rotate through, and the Lua script; returns the script."""
+    (folder / "tokens.txt").write_text("\n".join(tokens) + "\n", encoding="ascii")
+    script = folder / "rotate.lua"
+    script.write_text(LUA, encoding="utf-8")
+    return script
+
+
+def against_noop(
+    folder: Path, workers: int, script: Path, seconds: int, connections: int, prefix: str = "/c/"
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Start `alerts serve` in `folder`, load it with folder/tokens.txt, then with /healthz.
+
+    Writes folder/server.log and prints the load average before and after.
+    """
+    print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
+    port = free_port()
+    server = start_server(folder, port, workers, folder / "server.log")
+    try:
+        tokens = str(folder / "tokens.txt")
+        measured = wrk(port, script, tokens, seconds, connections, prefix)
+        noop = wrk(port, script, "healthz", seconds, connections)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
+    return measured, noop
 
 
 def click_rows(folder: Path) -> int:
@@ -162,25 +197,13 @@ def main() -> None:
     header("alerts serve: click redirects vs a no-op endpoint")
     folder = workdir("serve_clicks")
     tokens = seed(folder)
-    (folder / "tokens.txt").write_text("\n".join(tokens) + "\n", encoding="ascii")
-    script = folder / "rotate.lua"
-    script.write_text(LUA, encoding="utf-8")
+    script = write_load(folder, tokens)
     print(
         f"workers {args.workers}, wrk 1 thread, {args.connections} connections, "
         f"{len(tokens):,} click tokens ({SUBSCRIBERS:,} subscribers x {LINKS} links)"
     )
-    print(f"load average before: {Path('/proc/loadavg').read_text().strip()}")
-
-    port = free_port()
     log = folder / "server.log"
-    server = start_server(folder, port, args.workers, log)
-    try:
-        clicks = wrk(port, script, str(folder / "tokens.txt"), args.seconds, args.connections)
-        noop = wrk(port, script, "healthz", args.seconds, args.connections)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
+    clicks, noop = against_noop(folder, args.workers, script, args.seconds, args.connections)
 
     click_rate = report("clicks  GET /c/<token>", clicks)
     noop_rate = report("no-op   GET /healthz  ", noop)

@@ -176,6 +176,18 @@ def test_action_needs_a_complete_letter(tmp_path):
     assert f"{path}:5: letter: to must list house and/or senate, not 'congress'" in found
 
 
+def test_letter_topic_is_one_line_of_plain_text(tmp_path):
+    good = write(
+        tmp_path, "---\nsubject: S\nkind: action\n" + LETTER + "  topic: ' Civil Rights '\n---\nB\n"
+    )
+    letter = campaigns.load_campaign(good).letter
+    assert letter is not None and letter.topic == "Civil Rights"
+    bad = write(
+        tmp_path, "---\nsubject: S\nkind: action\n" + LETTER + "  topic: ''\n---\nB\n", "bad.md"
+    )
+    assert any("topic is empty" in p for p in problems_of(bad))
+
+
 def test_letter_extras_inside_or_at_top_level(tmp_path):
     inside = write(
         tmp_path,

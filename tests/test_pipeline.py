@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from alerts import campaigns, pipeline, render
 from alerts import db as store
 from alerts.config import Config, ConfigError, bundled_dir
 from alerts.errors import CampaignError
-from alerts.models import SiteSettings, Subscriber
+from alerts.models import CampaignRecord, SiteSettings, Subscriber
 
 TEMPLATES = bundled_dir("templates")
 SITE = SiteSettings("Org", "1 Street, Town, ST 00000")
@@ -138,3 +140,22 @@ def test_preview_recipient_uses_the_subscriber_or_a_sample(db):
     assert sample and subscriber.email == "nobody@example.org"
     assert targets.representative == pipeline.SAMPLE_REPRESENTATIVE
     assert pipeline.preview_recipient(db, None)[0] == pipeline.SAMPLE_SUBSCRIBER
+
+
+def test_letter_campaigns_are_parsed_again_only_when_their_file_changes(tmp_path, caplog):
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    shutil.copy(bundled_dir("campaigns") / "end-qualified-immunity-act.md", folder)
+    path = folder / "end-qualified-immunity-act.md"
+    sha = campaigns.load_campaign(path).source_sha256
+    record = CampaignRecord(1, path.stem, "action", "S", sha, "2026-01-01", None, None)
+    letters = pipeline.LetterCampaigns(folder)
+    first = letters.get(record)
+    assert first is not None and letters.get(record) is first
+    path.write_text(path.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    second = letters.get(record)
+    assert second is not None and second is not first
+    assert "its file changed since it was sent" in caplog.text
+    path.unlink()
+    assert letters.get(record) is None
+    assert "its file is gone" in caplog.text

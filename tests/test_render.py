@@ -524,3 +524,83 @@ def test_screenshots_of_the_examples(db, browser, artifacts, example, name, titl
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
             assert box["height"] >= 44
         page.close()
+
+
+# --------------------------------------------------------------------------
+# The letter page's helpers
+
+
+def test_addressed_letter_starts_with_the_honorable_once():
+    member = pipeline.SAMPLE_REPRESENTATIVE
+    assert render.addressed_letter(member, "\nDear Representative Sample,\n\nHi.\n\n") == (
+        "The Honorable Jordan Sample\n\nDear Representative Sample,\n\nHi.\n"
+    )
+    written = "The Honorable J. Sample\nWashington, DC\n\nDear Sir,"
+    assert render.addressed_letter(member, written) == written + "\n"
+
+
+@pytest.mark.parametrize(
+    ("phone", "url"),
+    [
+        ("202-225-4965", "tel:+12022254965"),
+        ("(202) 224-3121", "tel:+12022243121"),
+        ("1 202 224 3121", "tel:+12022243121"),
+        ("224-3121", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_tel_url(phone, url):
+    assert render.tel_url(phone) == url
+
+
+def test_mailto_url_encodes_everything_and_uses_crlf():
+    url = render.mailto_url("A & B?", "Dear Zoë,\n<script>&x=1#")
+    assert url == (
+        "mailto:?subject=A%20%26%20B%3F&body=Dear%20Zo%C3%AB%2C%0D%0A%3Cscript%3E%26x%3D1%23"
+    )
+
+
+def test_tweet_and_sms_urls():
+    assert render.tweet_url("Hi @Rep & all #QI") == (
+        "https://twitter.com/intent/tweet?text=Hi%20%40Rep%20%26%20all%20%23QI"
+    )
+    assert render.addressed_tweet("Please act", "RepX") == "@RepX Please act"
+    assert render.addressed_tweet("@repx please act", "RepX") == "@repx please act"
+    assert render.addressed_tweet("Please act", None) == "Please act"
+    assert render.sms_url("504-09", "JUSTICE") == "sms:50409?&body=JUSTICE"
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://example.house.gov/contact", "https://example.house.gov/contact"),
+        ("javascript:alert(1)", None),
+        ("//evil.example", None),
+        ("hhttps://typo.example", None),
+        (None, None),
+    ],
+)
+def test_web_url_allows_only_absolute_http_links(url, safe):
+    assert render.web_url(url) == safe
+
+
+def test_the_letter_copy_escapes_html_but_not_text():
+    member = pipeline.SAMPLE_REPRESENTATIVE
+    copy = render.render_letter_copy(
+        first_name="<b>Ann</b>",
+        member=member,
+        contact_url="https://example.org/contact?a=1&b=2",
+        contact_is_form=True,
+        phone=member.phone,
+        page_url="https://act.example.org/a/TOKEN",
+        letter_subject="Subject & more",
+        letter="Dear <you>,\nHi.",
+        org_name="Org & Co",
+        postal_address="1 Street",
+    )
+    assert copy.subject == "Your letter to Representative Jordan Sample"
+    assert "Hi <b>Ann</b>," in copy.text and "Dear <you>,\nHi." in copy.text
+    assert "Hi &lt;b&gt;Ann&lt;/b&gt;," in copy.html and "Dear &lt;you&gt;," in copy.html
+    assert 'href="https://example.org/contact?a=1&amp;b=2"' in copy.html
+    assert "Org &amp; Co" in copy.html and "<img" not in copy.html

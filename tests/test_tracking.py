@@ -135,6 +135,68 @@ def test_unsubscribe_leaves_a_bounced_subscriber_bounced(seeded: Database):
 
 
 # --------------------------------------------------------------------------
+# Letter pages
+
+
+def test_letter_visits_follow_the_click_rules(seeded: Database):
+    tracking.record_letter_visit(seeded, 1, 1, Visit(T0, CHROME))
+    tracking.record_letter_visit(seeded, 1, 1, Visit(T0, CHROME, head=True))
+    tracking.record_letter_visit(seeded, 1, 2, Visit(T0, "curl/8.5"))
+    assert rows_of(seeded, "SELECT subscriber_id, machine, detail FROM events") == [
+        (1, 0, None),
+        (1, 1, '{"machine": "head_request"}'),
+        (2, 1, '{"machine": "automated_user_agent"}'),
+    ]
+
+
+def test_letter_sent_is_recorded_once_per_campaign_and_target(seeded: Database):
+    assert tracking.record_letter_sent(seeded, 1, 1, "A000001", Visit(T0, CHROME)) is True
+    assert tracking.record_letter_sent(seeded, 1, 1, "A000001", Visit(T0 + 9, CHROME)) is False
+    assert tracking.record_letter_sent(seeded, 1, 1, "B000002", Visit(T0, CHROME)) is True
+    assert tracking.record_letter_sent(seeded, 2, 1, "A000001", Visit(T0, CHROME)) is True
+    assert tracking.record_letter_sent(seeded, 1, 2, "A000001", Visit(T0, CHROME)) is True
+    assert rows_of(
+        seeded, "SELECT campaign_id, subscriber_id, target, at FROM events ORDER BY id"
+    ) == [
+        (1, 1, "A000001", T0),
+        (1, 1, "B000002", T0),
+        (2, 1, "A000001", T0),
+        (1, 2, "A000001", T0),
+    ]
+
+
+def test_letter_copies_are_limited_per_window(seeded: Database):
+    limits = ((60, 2), (3600, 3))
+
+    def ask(at: int, subscriber: int = 1) -> tracking.CopyPermit:
+        visit = Visit(at, CHROME)
+        return tracking.reserve_letter_copy(seeded, 1, subscriber, "A000001", visit, limits)
+
+    assert ask(T0).granted and ask(T0 + 10).granted
+    refused = ask(T0 + 20)
+    assert not refused.granted and refused.retry_after == 40  # the first copy expires at T0+60
+    assert ask(T0 + 20, subscriber=2).granted  # another subscriber's own allowance
+    assert ask(T0 + 61).granted  # the minute has passed; the hour now holds three
+    refused = ask(T0 + 200)
+    assert not refused.granted and refused.retry_after == 3400
+    assert ask(T0 + 3601).granted
+
+
+def test_a_released_copy_no_longer_counts(seeded: Database):
+    limits = ((3600, 1),)
+    permit = tracking.reserve_letter_copy(seeded, 1, 1, "A000001", Visit(T0, CHROME), limits)
+    assert permit.event_id is not None
+    assert not tracking.reserve_letter_copy(seeded, 1, 1, "A", Visit(T0, CHROME), limits).granted
+    tracking.release_letter_copy(seeded, permit.event_id)
+    assert tracking.reserve_letter_copy(seeded, 1, 1, "A", Visit(T0, CHROME), limits).granted
+    assert rows_of(seeded, "SELECT kind, target FROM events") == [("letter_emailed", "A")]
+
+
+def rows_of(db: Database, sql: str) -> list[tuple]:
+    return [tuple(row) for row in db.execute(sql).fetchall()]
+
+
+# --------------------------------------------------------------------------
 # Group commit
 
 

@@ -120,9 +120,15 @@ def alerts_command() -> list[str]:
 
 
 @contextmanager
-def live_server(folder: Path, port: int, *args: str) -> Iterator[str]:
-    """`alerts serve` as a real process in `folder`; yields its base URL and stops it after."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTS_", "SENDGRID_"))}
+def live_server(
+    folder: Path, port: int, *args: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`alerts serve` as a real process in `folder`; yields its base URL and stops it after.
+
+    The process sees none of our ALERTS_* and SENDGRID_* variables, only `env`'s.
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTS_", "SENDGRID_"))}
+    env = {**clean, **(env or {})}
     log = (folder / "server.log").open("wb")
     server = subprocess.Popen(
         [*alerts_command(), "serve", "--port", str(port), *args],
