@@ -32,8 +32,7 @@ from types import TracebackType
 from alerts.errors import InputFileError
 from alerts.models import RenderedMessage
 
-MBOX_POLICY = policy.default
-EML_POLICY = policy.SMTP  # CRLF, as RFC 5322 files usually are
+MBOX_POLICY = policy.default  # LF line endings; .eml files get CRLF, as RFC 5322 has it
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,14 @@ def email_message(
     reply_to: str | None,
     date: str,
 ) -> EmailMessage:
-    """One recipient's message as an RFC 5322 multipart/alternative message."""
-    mail = EmailMessage(policy=MBOX_POLICY)
+    """One recipient's message as an RFC 5322 multipart/alternative message.
+
+    Headers are ASCII (RFC 2047 encoded words for names and subjects), unless an
+    address itself is not: then the message is written in UTF-8 (RFC 6532), as
+    an address may not be encoded.
+    """
+    ascii_only = sender.email.isascii() and recipient.email.isascii()
+    mail = EmailMessage(policy=MBOX_POLICY if ascii_only else MBOX_POLICY.clone(utf8=True))
     mail["From"] = sender.address()
     mail["To"] = recipient.address()
     if reply_to:
@@ -121,7 +126,7 @@ class Outbox:
             self._mbox.add(mail)
         else:
             target = self.path / f"{self.slug}-{subscriber_id}.eml"
-            _write_atomically(target, mail.as_bytes(policy=EML_POLICY))
+            _write_atomically(target, mail.as_bytes(policy=mail.policy.clone(linesep="\r\n")))
         self.count += 1
 
     def __exit__(

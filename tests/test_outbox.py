@@ -106,3 +106,23 @@ def test_a_folder_gets_one_eml_file_per_recipient(tmp_path):
 def test_an_mbox_in_a_missing_folder_is_refused(tmp_path):
     with pytest.raises(InputFileError, match=r"folder .*missing does not exist"):
         write(tmp_path / "missing" / "out.mbox")
+
+
+def test_an_address_that_is_not_ascii_is_written_in_utf8_not_encoded(tmp_path):
+    mail = outbox.email_message(
+        rendered(),
+        sender=SENDER,
+        recipient=outbox.Mailbox("josé@example.org", "José"),
+        reply_to=None,
+        date=outbox.message_date(),
+    )
+    with outbox.Outbox(tmp_path / "out.mbox", "qi") as box:
+        box.add(mail, 1)
+    raw = (tmp_path / "out.mbox").read_bytes()
+    assert "To: José <josé@example.org>".encode() in raw and b"=?utf-8?" not in raw
+    box = mailbox.mbox(tmp_path / "out.mbox")
+    (key,) = box.keys()
+    parsed = email.message_from_bytes(box.get_bytes(key), policy=policy.default)
+    # Python's parser keeps raw UTF-8 header bytes as surrogates; mail programs read UTF-8.
+    address = parsed["To"].addresses[0].addr_spec
+    assert address.encode("ascii", "surrogateescape").decode() == "josé@example.org"
