@@ -104,6 +104,14 @@ def find_campaign(campaigns_dir: Path, slug: str) -> Campaign:
     return load_campaign(path)
 
 
+def valid_address(text: str, where: str) -> str:
+    """An email address in its normal form; CampaignError naming `where` if it is not one."""
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise CampaignError(f"{where}: {text!r} is not a valid email address ({exc})") from None
+
+
 def campaign_files(campaigns_dir: Path) -> list[Path]:
     """The campaign files in a folder, by slug."""
     if not campaigns_dir.is_dir():
@@ -263,9 +271,9 @@ class _Reader:
         if text is None:
             return None
         try:
-            return validate_email(text, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            self.problem(entry.line, f"{entry.key}: {text!r} is not a valid email address ({exc})")
+            return valid_address(text, entry.key)
+        except CampaignError as exc:
+            self.problem(entry.line, str(exc))
             return None
 
     def words(self, entry: _Entry) -> list[str] | None:

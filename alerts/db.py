@@ -28,6 +28,7 @@ from alerts.errors import (
     NotFoundError,
 )
 from alerts.models import (
+    SENDGRID_KINDS,
     SUBSCRIBER_FIELDS,
     AllOf,
     AnyOf,
@@ -1870,6 +1871,7 @@ def extra_keys(db: Database, where: SubscriberFilter) -> list[str]:
 # Every function that writes commits before it returns: a claim must be on disk
 # before its request goes out, and a batch's outcome as soon as it is known.
 
+CONFIRMED_BY_EVENT = "confirmed by a SendGrid event after the request's answer was lost"
 _FREEZE = (
     "INSERT OR IGNORE INTO send_ledger (campaign_id, subscriber_id, state, updated_at)"
     " SELECT ?, id, 'pending', ? FROM subscribers WHERE status = 'subscribed'"
@@ -1906,7 +1908,9 @@ def ledger_freeze_query(
 def ledger_recover(db: Database, campaign_id: int, *, retry_unknown: bool) -> tuple[int, int]:
     """Start of a run: in_flight rows (left by a run that died) become unknown.
 
-    With `retry_unknown`, every unknown row then goes back to pending.
+    Unknown rows for whom SendGrid's Event Webhook has since reported an event of
+    this campaign (processed, delivered...) were accepted: they become sent. With
+    `retry_unknown`, every other unknown row then goes back to pending.
     Returns (rows made unknown, rows made pending).
     """
     now = utc_now()
@@ -1917,6 +1921,7 @@ def ledger_recover(db: Database, campaign_id: int, *, retry_unknown: bool) -> tu
             " WHERE campaign_id = ? AND state = 'in_flight'",
             [now, campaign_id],
         ).rowcount
+        _confirm_unknown_by_events(db, campaign_id, now)
         requeued = 0
         if retry_unknown:
             requeued = db.execute(
@@ -1925,6 +1930,25 @@ def ledger_recover(db: Database, campaign_id: int, *, retry_unknown: bool) -> tu
                 [now, campaign_id],
             ).rowcount
     return lost, requeued
+
+
+# The events index is (campaign_id, kind, subscriber_id): naming every kind lets
+# SQLite probe it for each unknown recipient instead of scanning the campaign's events.
+_CONFIRM_UNKNOWN = (
+    "UPDATE send_ledger SET state = 'sent', updated_at = ?, reason = ?"
+    " WHERE campaign_id = ? AND state = 'unknown' AND subscriber_id IN ("
+    " SELECT e.subscriber_id FROM events e WHERE e.campaign_id = ?"
+    f" AND e.kind IN ({', '.join('?' for _ in SENDGRID_KINDS)})"
+    " AND e.subscriber_id IN ("
+    "  SELECT subscriber_id FROM send_ledger WHERE campaign_id = ? AND state = 'unknown'))"
+)
+
+
+def _confirm_unknown_by_events(db: Database, campaign_id: int, now: str) -> int:
+    """Unknown recipients SendGrid reported an event for were sent after all."""
+    kinds = [str(kind) for kind in SENDGRID_KINDS]
+    params = [now, CONFIRMED_BY_EVENT, campaign_id, campaign_id, *kinds, campaign_id]
+    return db.execute(_CONFIRM_UNKNOWN, params).rowcount
 
 
 def ledger_claim(
@@ -2091,3 +2115,86 @@ def send_run_end(
                 run_id,
             ],
         )
+
+
+# --------------------------------------------------------------------------
+# pipeline: starting and finishing a send, dry runs, targets in bulk, status
+# (issue 5, part 2)
+
+
+def ledger_freeze_segment(
+    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
+) -> int:
+    """Freeze the segment's subscribed people into the ledger and mark the send started.
+
+    One transaction: a send is either not started, or started with its recipients
+    frozen. Returns how many recipients were added.
+    """
+    where, params = segment_where(segment, now, campaign_id)
+    with write_transaction(db):
+        frozen = ledger_freeze_query(
+            db, campaign_id, f"SELECT s.id FROM subscribers s WHERE {where}", params
+        )
+        db.execute(
+            "UPDATE campaigns SET send_started_at = ? WHERE id = ? AND send_started_at IS NULL",
+            [utc_now(), campaign_id],
+        )
+    return frozen
+
+
+def campaign_send_finished(db: Database, campaign_id: int) -> bool:
+    """Record the end of sending when nobody is pending or in flight; True if so."""
+    with write_transaction(db):
+        left = db.execute(
+            "SELECT COUNT(*) FROM send_ledger WHERE campaign_id = ?"
+            " AND state IN ('pending', 'in_flight')",
+            [campaign_id],
+        ).fetchone()[0]
+        if left:
+            return False
+        db.execute(
+            "UPDATE campaigns SET send_finished_at = ? WHERE id = ?", [utc_now(), campaign_id]
+        )
+    return True
+
+
+def ledger_ids(db: Database, campaign_id: int, states: Iterable[str]) -> list[int]:
+    """Ids of the recipients in any of `states`, in id order."""
+    wanted = [str(state) for state in states]
+    rows = db.execute(
+        "SELECT subscriber_id FROM send_ledger WHERE campaign_id = ?"
+        f" AND state IN ({', '.join('?' for _ in wanted)}) ORDER BY subscriber_id",
+        [campaign_id, *wanted],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def subscribers_by_ids(db: Database, ids: Sequence[int]) -> list[Subscriber]:
+    """The subscribers with these ids (those that exist), in id order."""
+    rows = db.execute(
+        f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id {_IN_IDS} ORDER BY id",
+        [_json_ids(ids)],
+    ).fetchall()
+    return [row_to_subscriber(row) for row in rows]
+
+
+def subscriber_districts(db: Database, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """(id, zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice) per id."""
+    rows = db.execute(
+        "SELECT id, zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice"
+        f" FROM subscribers WHERE id {_IN_IDS}",
+        [_json_ids(ids)],
+    ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def send_run_history(db: Database, campaign_id: int) -> list[dict[str, Any]]:
+    """Every run of a campaign's send, oldest first."""
+    rows = db.execute(
+        "SELECT id, started_at, finished_at, outcome, message, sent, failed, unknown, skipped"
+        " FROM send_runs WHERE campaign_id = ? ORDER BY id",
+        [campaign_id],
+    ).fetchall()
+    columns = ("id", "started_at", "finished_at", "outcome", "message")
+    columns += ("sent", "failed", "unknown", "skipped")
+    return [dict(zip(columns, row, strict=True)) for row in rows]

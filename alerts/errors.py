@@ -71,6 +71,16 @@ class SendBusy(SendError):
     """Another live process is already sending the same campaign."""
 
 
+class SendInterrupted(SendError):
+    """Ctrl-C stopped a send after the requests already out were answered and recorded."""
+
+    exit_code = 130
+
+    def __init__(self, message: str, summary: object | None = None):
+        super().__init__(message)
+        self.summary = summary
+
+
 class SendAuthError(SendError):
     """SendGrid refused the API key (401/403): nothing more can be sent."""
 

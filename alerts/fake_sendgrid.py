@@ -27,7 +27,7 @@ import struct
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,7 +99,7 @@ _MESSAGES = {
 }
 
 
-FAULT_KINDS = ("status", "drop_before_body", "drop_after_body", "slow", "bad_address")
+FAULT_KINDS = ("status", "drop_before_body", "drop_after_body", "slow", "hang", "bad_address")
 
 
 @dataclass
@@ -110,7 +110,9 @@ class Fault:
     seconds ahead when given); "drop_before_body" breaks the connection without
     reading the body; "drop_after_body" accepts the request, then breaks the
     connection instead of answering; "slow" accepts it and answers only after
-    `delay` seconds; "bad_address" makes `address` invalid until faults are
+    `delay` seconds; "hang" never reads the request (SendGrid never gets it) and
+    drops the connection after `delay` seconds or when the fake stops, whichever
+    comes first; "bad_address" makes `address` invalid until faults are
     cleared (it does not count down), so any request holding it gets a 400
     naming it.
     """
@@ -509,6 +511,29 @@ def deliveries_in(accepted: list[Accepted]) -> list[Delivery]:
     return [delivery for request in accepted for delivery in expand(request)]
 
 
+def webhook_events(
+    deliveries: Iterable[Delivery], event: str = "processed"
+) -> list[dict[str, Any]]:
+    """The Event Webhook payload SendGrid would post about these messages (one event each).
+
+    Shaped like SendGrid's: custom_args at the top level, `sg_message_id` starting
+    with the request's X-Message-Id, a unique `sg_event_id`.
+    """
+    now = int(time.time())
+    return [
+        {
+            "email": delivery.email,
+            "timestamp": now,
+            "event": event,
+            "sg_event_id": secrets.token_urlsafe(16),
+            "sg_message_id": f"{delivery.message_id}.filter0001-{index}",
+            "category": delivery.categories,
+            **delivery.custom_args,
+        }
+        for index, delivery in enumerate(deliveries)
+    ]
+
+
 # --------------------------------------------------------------------------
 # The server
 
@@ -724,8 +749,10 @@ class FakeSendGrid:
     def _mail_send(self, handler: _Handler) -> None:
         at = time.time()
         fault = self._next_fault()
-        if fault and fault.kind == "drop_before_body":
+        if fault and fault.kind in ("drop_before_body", "hang"):
             self._log(RequestRecord(at, None, 0, 0, fault.kind))
+            if fault.kind == "hang":
+                self._sleep(fault.delay)
             handler.drop()
             return
         status, body, errors, headers = self._judge(handler, handler.read_body(), fault)

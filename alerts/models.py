@@ -274,6 +274,23 @@ class EventKind(StrEnum):
     GROUP_RESUBSCRIBE = "group_resubscribe"
 
 
+# Kinds that only SendGrid's Event Webhook records, each about a message SendGrid
+# accepted: proof that a recipient left `unknown` by an interrupted send was sent.
+SENDGRID_KINDS = (
+    EventKind.PROCESSED,
+    EventKind.DELIVERED,
+    EventKind.DEFERRED,
+    EventKind.BOUNCE,
+    EventKind.DROPPED,
+    EventKind.SPAMREPORT,
+    EventKind.SG_OPEN,
+    EventKind.SG_CLICK,
+    EventKind.SG_UNSUBSCRIBE,
+    EventKind.GROUP_UNSUBSCRIBE,
+    EventKind.GROUP_RESUBSCRIBE,
+)
+
+
 # --------------------------------------------------------------------------
 # Campaigns: the parsed campaign file, its audience, and the compiled message
 

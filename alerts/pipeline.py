@@ -11,13 +11,24 @@
 MJML and premailer run once, in compile_campaign. The sender hands SendGrid
 `compiled.subject`, `compiled.text` and `compiled.html` as message-level
 content and each recipient's `values` as `substitutions`.
+
+Sending a campaign (`alerts send`):
+
+    plan = plan_send(db, config, campaigns_dir, templates_dir, slug)   # every check
+    summary = run_send(db, plan, limit=..., progress=...)   # freeze once, then send.py
+    dry_run(db, plan, outbox_path=...)                       # no HTTP, no ledger
+    send_test(plan, ["me@example.org"])                      # the sample, "[TEST] "
+    send_status(db, campaigns_dir, slug)                     # `alerts campaigns status`
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import html
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
@@ -25,11 +36,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts import campaigns, links, render, send, targets
+from alerts import campaigns, links, outbox, render, send, targets
 from alerts import db as store
 from alerts.config import Config, ConfigError
 from alerts.db import Database
-from alerts.errors import AlertsError, CampaignError
+from alerts.errors import AlertsError, CampaignError, SendInterrupted
 from alerts.links import TokenKind, TokenMaker, token_key
 from alerts.models import (
     HTML_CONTEXT,
@@ -39,9 +50,11 @@ from alerts.models import (
     Chamber,
     CompiledCampaign,
     Confidence,
+    DeliveryState,
     DistrictFlag,
     Member,
     RenderedMessage,
+    SendSummary,
     SiteSettings,
     Status,
     Subscriber,
@@ -49,6 +62,7 @@ from alerts.models import (
     TextCode,
     seat_name,
 )
+from alerts.send import SendSettings
 
 SUBSTITUTIONS_LIMIT = 10_000  # SendGrid: bytes of substitutions per personalization
 NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
@@ -653,4 +667,378 @@ def letter_copy_sender(
         config.get("reply_to"),
         config.get("org_name"),
         config.get("postal_address"),
+    )
+
+
+# --------------------------------------------------------------------------
+# Sending a campaign (issue 5): check, freeze, build each batch's request, send
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+TEST_CATEGORY = "test-send"
+
+CONFIRMED = "confirmed"  # snapshot key: sent rows confirmed by SendGrid's events
+TargetsOf = Callable[[list[Subscriber]], Mapping[int, Targets]]
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """A campaign checked, registered and ready to send: what the confirmation shows."""
+
+    campaign: Campaign
+    prepared: PreparedCampaign
+    settings: SendSettings | None  # None for a dry run, which needs no API key
+    started: bool  # an earlier run already froze the recipients
+    changed: bool  # the campaign file changed since that run started
+    ledger: dict[str, int]  # recipients per ledger state so far
+    segment_size: int  # subscribed people the segment selects now (first run)
+
+    @property
+    def compiled(self) -> CompiledCampaign:
+        return self.prepared.compiled
+
+    @property
+    def campaign_id(self) -> int:
+        return self.prepared.campaign_id
+
+    def to_send(self, retry_unknown: bool, limit: int | None = None) -> int:
+        """How many recipients this run would send to (before skipping the unsubscribed)."""
+        if not self.started:
+            count = self.segment_size
+        else:
+            count = self.ledger[DeliveryState.PENDING]
+            if retry_unknown:
+                count += self.ledger[DeliveryState.UNKNOWN] + self.ledger[DeliveryState.IN_FLIGHT]
+        return count if limit is None else min(count, limit)
+
+
+def plan_send(
+    db: Database,
+    config: Config,
+    campaigns_dir: Path,
+    templates_dir: Path,
+    slug: str,
+    *,
+    dry_run: bool = False,
+    rate: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SendPlan:
+    """Every check a send needs, before anything is frozen or sent.
+
+    Raises NotFoundError (no such campaign), ConfigError (a missing setting or
+    SENDGRID_API_KEY) or CampaignError (the campaign does not pass the check).
+    """
+    campaign = campaigns.find_campaign(campaigns_dir, slug)
+    site = site_settings(config)
+    secret = config.require("secret")
+    base_url = check_base_url(config.get("base_url"))
+    settings = None if dry_run else SendSettings.from_config(config, env=env, rate=rate)
+    compiled = check_campaign(campaign, site, templates_dir)
+    if not compiled.from_email:
+        raise ConfigError(
+            f"from_email is not set: add it to alerts.toml or to {campaign.path}'s front matter"
+        )
+    prepared = prepare_campaign(db, compiled, secret=secret, base_url=base_url)
+    record = store.campaign_record_by_id(db, prepared.campaign_id)
+    started = bool(record and record.send_started_at)
+    segment_size = 0
+    if not started:
+        segment_size = store.segment_count(
+            db, campaign.segment, exclude_campaign_id=prepared.campaign_id
+        )
+    return SendPlan(
+        campaign=campaign,
+        prepared=prepared,
+        settings=settings,
+        started=started,
+        changed=started and record is not None and record.source_sha256 != compiled.source_sha256,
+        ledger=store.ledger_counts(db, prepared.campaign_id),
+        segment_size=segment_size,
+    )
+
+
+class MessageBodies:
+    """Builds the mail/send body for a batch from the campaign compiled once.
+
+    Message-level subject, text and HTML with placeholders; per recipient, the
+    substitutions (pipeline.recipient_values) and the List-Unsubscribe headers.
+    The engine adds custom_args and tracking_settings.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedCampaign,
+        targets_of: TargetsOf,
+        *,
+        subject_prefix: str = "",
+        extra_categories: tuple[str, ...] = (),
+    ):
+        self.prepared = prepared
+        self.targets_of = targets_of
+        compiled = prepared.compiled
+        self.subject = subject_prefix + compiled.subject
+        self.categories = [compiled.slug, str(compiled.kind), *extra_categories]
+
+    def __call__(self, batch: list[Subscriber]) -> dict[str, Any]:
+        compiled = self.prepared.compiled
+        found = self.targets_of(batch)
+        items = [self.personalization(person, found.get(person.id or 0)) for person in batch]
+        return send.message_body(
+            from_email=compiled.from_email or "",
+            from_name=compiled.from_name,
+            reply_to=compiled.reply_to,
+            subject=self.subject,
+            html=compiled.html,
+            text=compiled.text,
+            personalizations=items,
+            categories=self.categories,
+        )
+
+    def personalization(self, person: Subscriber, found: Targets | None) -> dict[str, Any]:
+        values = recipient_values(self.prepared, person, found)
+        item = send.personalization(person, substitutions=values)
+        unsubscribe = values.get(render.UNSUBSCRIBE_TEXT_KEY)  # saves signing a token again
+        if unsubscribe is None:
+            item["headers"] = recipient_headers(self.prepared, person.id or 0)
+        else:
+            item["headers"] = {
+                "List-Unsubscribe": f"<{unsubscribe}>",
+                "List-Unsubscribe-Post": render.ONE_CLICK,
+            }
+        return item
+
+
+def _targets_reader(db: Database, prepared: PreparedCampaign) -> TargetsOf:
+    """Each batch's targets in one go, or none when the campaign names no representative."""
+    if not any(name.startswith("rep_") for _, name, _ in prepared.plan):
+        return lambda batch: {}
+    return lambda batch: targets.targets_for_many(db, [p.id or 0 for p in batch])
+
+
+def run_send(
+    db: Database,
+    plan: SendPlan,
+    *,
+    retry_unknown: bool = False,
+    limit: int | None = None,
+    progress: send.Progress | None = None,
+) -> SendSummary:
+    """Freeze the recipients (first run only), then send to the pending ones.
+
+    Raises SendError (with `.summary`) when the run has to stop and
+    SendInterrupted on Ctrl-C; either way a rerun continues where it stopped.
+    """
+    if plan.settings is None:
+        raise ConfigError(f"{send.API_KEY_ENV} is not set: export your SendGrid API key first")
+    campaign_id = plan.campaign_id
+    if not plan.started:
+        store.ledger_freeze_segment(db, campaign_id, plan.campaign.segment)
+    store.set_durable(db)  # a claim must survive power loss too, not only a crash
+    bodies = MessageBodies(plan.prepared, _targets_reader(db, plan.prepared))
+    before, started = _ledger_snapshot(db, campaign_id), time.monotonic()
+    try:
+        return send.send_campaign(
+            db,
+            campaign_id,
+            bodies,
+            plan.settings,
+            retry_unknown=retry_unknown,
+            limit=limit,
+            progress=progress,
+        )
+    except KeyboardInterrupt:
+        summary = _summary_since(db, campaign_id, before, time.monotonic() - started)
+        raise SendInterrupted(
+            f"interrupted: {summary.sent:,} sent before it stopped; "
+            f"run `alerts send {plan.compiled.slug}` again to continue",
+            summary,
+        ) from None
+    finally:
+        store.campaign_send_finished(db, campaign_id)
+
+
+def _ledger_snapshot(db: Database, campaign_id: int) -> dict[str, int]:
+    """Recipients per state, and how many of the sent were confirmed by SendGrid's events."""
+    counts = dict(store.ledger_counts(db, campaign_id))
+    reasons = dict(store.ledger_reasons(db, campaign_id, DeliveryState.SENT))
+    counts[CONFIRMED] = reasons.get(store.CONFIRMED_BY_EVENT, 0)
+    return counts
+
+
+def _summary_since(
+    db: Database, campaign_id: int, before: Mapping[str, int], seconds: float
+) -> SendSummary:
+    """This run's figures from the ledger, for a run that ended without its own summary."""
+    after = _ledger_snapshot(db, campaign_id)
+
+    def grown(state: str) -> int:
+        return max(0, after[state] - before[state])
+
+    return SendSummary(
+        sent=max(0, grown(DeliveryState.SENT) - grown(CONFIRMED)),
+        failed=grown(DeliveryState.FAILED),
+        unknown=after[DeliveryState.UNKNOWN],
+        skipped=grown(DeliveryState.SKIPPED),
+        seconds=seconds,
+    )
+
+
+# --------------------------------------------------------------------------
+# Dry runs and test sends: the same bodies, no HTTP call, no ledger
+
+
+@dataclass
+class DryRun:
+    summary: SendSummary
+    messages: int  # personalised messages rendered (and written, with an outbox)
+    outbox: Path | str | None
+
+
+def dry_run(
+    db: Database,
+    plan: SendPlan,
+    *,
+    outbox_path: Path | str | None = None,
+    retry_unknown: bool = False,
+    limit: int | None = None,
+    progress: send.Progress | None = None,
+) -> DryRun:
+    """Everything a send does but the HTTP call, touching neither the ledger nor send_runs.
+
+    Each message is made from the very substitutions the request body would
+    carry (render.personalise does what SendGrid's substitution does) and, with
+    `outbox_path`, written as an RFC 5322 message (see alerts.outbox).
+    """
+    started = time.monotonic()
+    summary = SendSummary(unknown=plan.ledger[DeliveryState.UNKNOWN])
+    candidates = _dry_run_candidates(db, plan, retry_unknown)
+    total = len(candidates) if limit is None else min(len(candidates), limit)
+    bodies = MessageBodies(plan.prepared, _targets_reader(db, plan.prepared))
+    box = outbox.Outbox(outbox_path, plan.compiled.slug) if outbox_path else None
+    messages = 0
+    with box or contextlib.nullcontext():
+        for start in range(0, len(candidates), send.MAX_BATCH):
+            if messages >= total:
+                break
+            chunk = candidates[start : start + send.MAX_BATCH]
+            people = [p for p in store.subscribers_by_ids(db, chunk) if _sendable(p)]
+            summary.skipped += len(chunk) - len(people)
+            people = people[: total - messages]
+            if people:
+                _render_batch(plan, bodies(people), people, box)
+            messages += len(people)
+            if progress:
+                progress(messages, total)
+    summary.seconds = time.monotonic() - started
+    return DryRun(summary, messages, outbox_path if box else None)
+
+
+def _dry_run_candidates(db: Database, plan: SendPlan, retry_unknown: bool) -> list[int]:
+    """The recipients a real run would claim now, in the order it would claim them."""
+    if not plan.started:
+        return store.segment_subscriber_ids(
+            db, plan.campaign.segment, exclude_campaign_id=plan.campaign_id
+        )
+    states = [DeliveryState.PENDING]
+    if retry_unknown:
+        states += [DeliveryState.UNKNOWN, DeliveryState.IN_FLIGHT]
+    return store.ledger_ids(db, plan.campaign_id, states)
+
+
+def _sendable(person: Subscriber) -> bool:
+    return person.status == "subscribed" and bool(person.email)
+
+
+def _render_batch(
+    plan: SendPlan, body: dict[str, Any], people: list[Subscriber], box: outbox.Outbox | None
+) -> None:
+    compiled = plan.compiled
+    sender = outbox.Mailbox(compiled.from_email or "", compiled.from_name)
+    date = outbox.message_date()
+    for person, item in zip(people, body["personalizations"], strict=True):
+        message = render.personalise(compiled, item.get("substitutions") or {})
+        if box is None:
+            continue
+        message = dataclasses.replace(message, headers=item["headers"])
+        recipient = outbox.Mailbox(str(person.email), item["to"][0].get("name"))
+        mail = outbox.email_message(
+            message, sender=sender, recipient=recipient, reply_to=compiled.reply_to, date=date
+        )
+        box.add(mail, person.id or 0)
+
+
+def send_test(plan: SendPlan, addresses: Iterable[str]) -> tuple[str, list[str]]:
+    """Send the message as rendered for the sample subscriber to each address.
+
+    "[TEST] " before the subject; no custom_args, so SendGrid's events for it
+    never count towards the campaign; the ledger is not touched. Returns
+    SendGrid's X-Message-Id and the addresses (normalised, each once).
+    """
+    if plan.settings is None:
+        raise ConfigError(f"{send.API_KEY_ENV} is not set: export your SendGrid API key first")
+    unique: dict[str, str] = {}  # SendGrid refuses an address twice in one request
+    for address in addresses:
+        valid = campaigns.valid_address(address, "--test")
+        unique.setdefault(valid.lower(), valid)
+    people = [dataclasses.replace(SAMPLE_SUBSCRIBER, email=a) for a in unique.values()]
+    sample = sample_targets()
+    bodies = MessageBodies(
+        plan.prepared,
+        lambda batch: {SAMPLE_SUBSCRIBER.id or 0: sample},
+        subject_prefix=TEST_SUBJECT_PREFIX,
+        extra_categories=(TEST_CATEGORY,),
+    )
+    return send.send_message(plan.settings, bodies(people)), list(unique.values())
+
+
+# --------------------------------------------------------------------------
+# A campaign's send ledger, for `alerts campaigns status`
+
+
+@dataclass(frozen=True)
+class SendStatus:
+    slug: str
+    status: str  # draft, sending or sent
+    started_at: str | None
+    finished_at: str | None
+    counts: dict[str, int]  # recipients per ledger state
+    failures: list[tuple[str, int]]  # (SendGrid's reason, recipients), most frequent first
+    runs: list[dict[str, Any]]
+    listed: list[tuple[int, str | None, str | None]]  # (id, email, reason) when asked
+
+    def as_dict(self, *, listed_state: str | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "slug": self.slug,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "counts": self.counts,
+            "failures": [{"reason": r, "count": n} for r, n in self.failures],
+            "runs": len(self.runs),
+        }
+        if listed_state:
+            data[listed_state] = [
+                {"id": sid, "email": email, "reason": reason} for sid, email, reason in self.listed
+            ]
+        return data
+
+
+def send_status(
+    db: Database, campaigns_dir: Path, slug: str, *, list_state: str | None = None
+) -> SendStatus:
+    """The ledger counts, failure reasons and runs of a campaign (a draft has none)."""
+    record = store.campaign_record(db, slug)
+    if record is None:
+        campaigns.find_campaign(campaigns_dir, slug)  # NotFoundError when there is no file either
+        empty = {state.value: 0 for state in DeliveryState}
+        return SendStatus(slug, "draft", None, None, empty, [], [], [])
+    listed = store.ledger_recipients(db, record.id, list_state) if list_state else []
+    return SendStatus(
+        slug=slug,
+        status=record.status,
+        started_at=record.send_started_at,
+        finished_at=record.send_finished_at,
+        counts=store.ledger_counts(db, record.id),
+        failures=store.ledger_reasons(db, record.id, DeliveryState.FAILED),
+        runs=store.send_run_history(db, record.id),
+        listed=listed,
     )

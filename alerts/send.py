@@ -26,12 +26,14 @@ import math
 import os
 import random
 import re
+import signal
 import socket
 import threading
 import time
 import urllib.error
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -616,6 +618,8 @@ class _Run:
         self.error: SendError | None = None
         self.done = 0
         self.total = 0
+        self.interrupted = False  # Ctrl-C (or SIGTERM) once: finish what is out, then stop
+        self.abandoned = False  # twice: stop at once
 
     def execute(self, *, retry_unknown: bool, limit: int | None) -> SendSummary:
         started = time.monotonic()
@@ -626,7 +630,10 @@ class _Run:
             pending = pending_count(self.db, self.campaign_id)
             self.total = pending if limit is None else min(pending, max(limit, 0))
             self._report()
-            self._work(limit)
+            with self._graceful_interrupts():
+                self._work(limit)
+            if self.interrupted:
+                raise KeyboardInterrupt
             if self.error:
                 raise self.error
         except SendError as exc:
@@ -684,12 +691,39 @@ class _Run:
                         self._record(future.result())
                         in_flight.discard(future)  # only once its outcome is committed
             except BaseException:
-                # Ctrl-C or an error here: let the requests already out finish and record
-                # them, so an interrupted run leaves nobody in flight.
+                # An error here (or a second Ctrl-C): let the requests already out finish
+                # and record them, so the run leaves nobody in flight, unless abandoned.
                 self.stop.set()
-                for future in in_flight:
-                    self._record(future.result())
+                if not self.abandoned:
+                    for future in in_flight:
+                        self._record(future.result())
                 raise
+
+    @contextmanager
+    def _graceful_interrupts(self) -> Iterator[None]:
+        """The first Ctrl-C or SIGTERM stops claiming; the requests out are answered and recorded.
+
+        A KeyboardInterrupt raised anywhere could land between a claim's commit and
+        the moment its batch is tracked, leaving it in flight; a flag cannot. The
+        second signal raises KeyboardInterrupt and abandons the requests still out.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_signal(number: int, frame: object) -> None:
+            if self.interrupted:
+                self.abandoned = True
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self.stop.set()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _claim(self, size: int) -> list[Subscriber] | None:
         """The next batch (committed as in_flight), [] if all were skipped, None when done."""

@@ -5,9 +5,10 @@ social-media file) and the ZIP -> district map (zccd.csv) are parsed completely
 before anything is written, then replace the previous ones in one transaction that
 also re-resolves every subscriber's district (`db.resolve_districts`).
 
-`targets_for` reads the district stored on a subscriber and returns their House
-member(s) and senators; `lookup` answers for a ZIP and an optional state by the
-same rules, for `alerts targets lookup`.
+`targets_for` (and `targets_for_many`, for a send's batch) reads the district
+stored on a subscriber and returns their House member(s) and senators; `lookup`
+answers for a ZIP and an optional state by the same rules, for
+`alerts targets lookup`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,9 +99,57 @@ def sample_files() -> dict[str, Path]:
 
 
 def targets_for(db: Database, subscriber_id: int) -> Targets:
-    zip_code, state, cd_state, cd_district, confidence, flags, choice = store.subscriber_district(
-        db, subscriber_id
-    )
+    row = store.subscriber_district(db, subscriber_id)
+    return _targets_from(_RosterReader(db), *row)
+
+
+def targets_for_many(db: Database, subscriber_ids: Sequence[int]) -> dict[int, Targets]:
+    """targets_for of many subscribers at once (a send's batch): {id: Targets}.
+
+    One query for their districts; each seat's and state's members are read once.
+    """
+    roster = _RosterReader(db)
+    rows = store.subscriber_districts(db, subscriber_ids)
+    return {row[0]: _targets_from(roster, *row[1:]) for row in rows}
+
+
+class _RosterReader:
+    """Members by seat and senators by state, each read from the database once."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._seats: dict[tuple[str, int], list[Member]] = {}
+        self._senators: dict[str, list[Member]] = {}
+        self._candidates: dict[tuple[str, str], list[int]] = {}
+
+    def house(self, state: str, district: int) -> list[Member]:
+        key = (state, district)
+        if key not in self._seats:
+            self._seats[key] = store.members_for_seat(self.db, state, district)
+        return list(self._seats[key])
+
+    def senate(self, state: str) -> list[Member]:
+        if state not in self._senators:
+            self._senators[state] = store.senators_for_state(self.db, state)
+        return list(self._senators[state])
+
+    def candidates(self, zip_code: str, state: str) -> list[int]:
+        key = (zip_code, state)
+        if key not in self._candidates:
+            self._candidates[key] = store.district_candidates(self.db, zip_code, state)
+        return list(self._candidates[key])
+
+
+def _targets_from(
+    roster: _RosterReader,
+    zip_code: str | None,
+    state: str | None,
+    cd_state: str | None,
+    cd_district: int | None,
+    confidence: str | None,
+    flags: str | None,
+    choice: int | None,
+) -> Targets:
     home = cd_state or state
     result = Targets(
         state=home,
@@ -109,19 +158,19 @@ def targets_for(db: Database, subscriber_id: int) -> Targets:
     )
     if not home:
         return result
-    result.senate = store.senators_for_state(db, home)
+    result.senate = roster.senate(home)
     district = cd_district
     if result.confidence is Confidence.AMBIGUOUS:
-        result.candidates = store.district_candidates(db, zip_code or "", home)
+        result.candidates = roster.candidates(zip_code or "", home)
         if choice is not None and choice in result.candidates:
             district = choice
     if district is not None:
         result.district = district
-        result.house = store.members_for_seat(db, home, district)
+        result.house = roster.house(home, district)
         result.vacant_house = not result.house
     elif result.candidates:
         for candidate in result.candidates:
-            result.house.extend(store.members_for_seat(db, home, candidate))
+            result.house.extend(roster.house(home, candidate))
     return result
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -53,3 +54,19 @@ def header(title: str) -> None:
     print(f"# {title}")
     print(f"machine: {machine()}")
     sys.stdout.flush()
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, printed beside figures from a shared machine."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def start_fake_sendgrid(latency_ms: int) -> tuple[subprocess.Popen[str], str]:
+    """The fake SendGrid in its own process, as SendGrid is elsewhere: (process, its host URL)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "alerts.fake_sendgrid", "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    return process, line.rsplit(" ", 1)[-1].strip()

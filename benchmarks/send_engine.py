@@ -16,13 +16,11 @@ without the campaign renderer of issue 4: the end-to-end benchmark comes with it
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from _common import header, peak_rss_mib, workdir
+from _common import header, load_average, peak_rss_mib, start_fake_sendgrid, workdir
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
@@ -108,16 +106,6 @@ def make_db(path: Path, recipients: int) -> tuple[Database, int, int]:
     return db, 1, 2
 
 
-def start_fake(latency_ms: int) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--latency-ms", str(latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline() if process.stdout else ""
-    return process, line.rsplit(" ", 1)[-1].strip()
-
-
 def run_engine(db: Database, campaign: int, recipients: int, host: str) -> tuple[float, float]:
     """(seconds to freeze the ledger, seconds to send), sent count checked."""
     started = time.perf_counter()
@@ -157,10 +145,6 @@ def run_naive(db: Database, campaign: int, count: int, host: str) -> float:
     return time.perf_counter() - started
 
 
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=100_000)
@@ -172,9 +156,9 @@ def main() -> None:
         db, engine_campaign, naive_campaign = make_db(
             workdir("send_engine") / "bench.db", args.recipients
         )
-        fake, host = start_fake(latency)
+        fake, host = start_fake_sendgrid(latency)
         try:
-            print(f"\n## +{latency} ms per request (load average before: {loadavg()})")
+            print(f"\n## +{latency} ms per request (load average before: {load_average()})")
             freeze, send = run_engine(db, engine_campaign, args.recipients, host)
             naive = run_naive(db, naive_campaign, args.slice, host)
         finally:
@@ -187,7 +171,7 @@ def main() -> None:
         print(f"  freeze {freeze:.2f} s, send {send:.2f} s; {engine_each * 1e6:.0f} us each")
         print(f"naive: {args.slice} recipients in {naive:.2f} s; {naive_each * 1e6:.0f} us each")
         print(f"ratio naive/engine per recipient: {naive_each / engine_each:.1f}x")
-        print(f"load average after: {loadavg()}")
+        print(f"load average after: {load_average()}")
     print(f"\npeak RSS of this process: {peak_rss_mib():.0f} MiB")
 
 

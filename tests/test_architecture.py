@@ -28,6 +28,7 @@ LAYERS = {
     "tracking": 2,
     "stats": 2,
     "fake_sendgrid": 2,
+    "outbox": 2,
     "pipeline": 3,
     "web": 4,
     "cli": 4,

@@ -23,6 +23,7 @@ from alerts.fake_sendgrid import (
     read_store,
     stats,
     validate_mail,
+    webhook_events,
 )
 
 
@@ -354,6 +355,31 @@ def test_a_slow_answer_times_the_client_out_but_was_accepted(fake):
     with pytest.raises(TimeoutError):
         sg.send(valid_body())
     assert len(fake.accepted) == 1
+
+
+def test_a_hung_request_is_never_read_and_the_client_times_out(fake):
+    fake.inject(Fault("hang", delay=1.0))
+    sg = client(fake)
+    sg.client.timeout = 0.3
+    with pytest.raises(TimeoutError):
+        sg.send(valid_body())
+    assert fake.accepted == [] and [r.fault for r in fake.requests] == ["hang"]
+    sg.send(valid_body())  # the next request is served
+    assert len(fake.accepted) == 1
+
+
+def test_webhook_events_describe_each_accepted_message(fake):
+    body = valid_body(2)
+    for index, item in enumerate(body["personalizations"]):
+        item["custom_args"] = {"alerts_campaign": "7", "alerts_recipient": str(index + 1)}
+    client(fake).send(body)
+    events = webhook_events(fake.deliveries(), "delivered")
+    message_id = fake.accepted[0].message_id
+    assert [e["alerts_recipient"] for e in events] == ["1", "2"]
+    assert {e["event"] for e in events} == {"delivered"}
+    assert all(e["sg_message_id"].startswith(message_id + ".") for e in events)
+    assert len({e["sg_event_id"] for e in events}) == 2
+    assert [e["email"] for e in events] == [d.email for d in fake.deliveries()]
 
 
 def test_a_bad_address_fault_names_that_address_until_cleared(fake):

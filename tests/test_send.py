@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -491,6 +492,28 @@ def test_ctrl_c_lets_requests_already_out_finish(db, fake):
     with pytest.raises(KeyboardInterrupt):
         send_campaign(db, campaign, interrupted_after_two, settings_for(fake.url, batch_size=100))
     assert states(db, campaign) == {"sent": 200, "pending": 100}
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_claiming_and_records_the_requests_out(db, fake, number):
+    fake.latency = 0.2
+    campaign = new_campaign(db, 300)
+    signalled: list[int] = []
+
+    def signal_after_the_first_batch(done: int, total: int) -> None:
+        if done and not signalled:
+            signalled.append(done)
+            os.kill(os.getpid(), number)
+
+    settings = settings_for(fake.url, batch_size=50, concurrency=2)
+    handler = signal.getsignal(number)
+    with pytest.raises(KeyboardInterrupt):
+        send_campaign(db, campaign, build, settings, progress=signal_after_the_first_batch)
+    left = states(db, campaign)
+    assert set(left) == {"sent", "pending"} and left["sent"] == len(delivered(fake))
+    assert signal.getsignal(number) is handler  # the engine's own handler is gone again
+    run = db.execute("SELECT outcome FROM send_runs ORDER BY id DESC").fetchone()
+    assert run[0] == "interrupted"
 
 
 # --------------------------------------------------------------------------

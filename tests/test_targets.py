@@ -23,6 +23,7 @@ from alerts.targets import (
     lookup_answer,
     sample_files,
     targets_for,
+    targets_for_many,
     update_roster,
 )
 
@@ -100,6 +101,22 @@ def test_vacant_seat(roster):
 def test_unknown_still_has_senators_of_own_state(roster):
     found = targets_for(roster, add_subscriber(roster, "99999", "IL", None, None, "unknown"))
     assert found.house == [] and len(found.senate) == 2
+
+
+def test_a_batch_gets_the_same_targets_as_one_by_one(roster):
+    ids = [
+        add_subscriber(roster, "60601", "IL", "IL", 7, "exact"),
+        add_subscriber(roster, "60601", "IL", "IL", None, "ambiguous", choice=8),
+        add_subscriber(roster, "60601-0001", "IL", "IL", None, "ambiguous"),
+        add_subscriber(roster, "60602", "IL", "IL", 9, "exact"),
+        add_subscriber(roster, "99999", "IL", None, None, "unknown"),
+        add_subscriber(roster, "", "", None, None, "unknown"),
+    ]
+    many = targets_for_many(roster, [*ids, 999])  # an id that does not exist is left out
+    assert many == {sid: targets_for(roster, sid) for sid in ids}
+    assert many[ids[1]].representative.bioguide == "H8"
+    many[ids[0]].senate.clear()  # each gets its own lists, though they share senators
+    assert len(many[ids[1]].senate) == 2
 
 
 # --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""`alerts campaigns list|new|check` and `alerts preview`."""
+"""`alerts campaigns list|new|check|status` and `alerts preview`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from alerts import campaigns, pipeline
 from alerts import db as store
 from alerts.config import bundled_dir
 from alerts.errors import AlertsError, CampaignError
-from alerts.models import Campaign, CampaignKind, CompiledCampaign, RenderedMessage, Subscriber
+from alerts.models import (
+    Campaign,
+    CampaignKind,
+    CompiledCampaign,
+    DeliveryState,
+    RenderedMessage,
+    Subscriber,
+)
 from alerts.pipeline import PreparedCampaign
 
 from ._context import AppContext, pass_app
@@ -113,6 +120,56 @@ def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampai
         audience += f" ({count:,} now)"
     parts.append(f"to {audience}")
     return ", ".join(parts)
+
+
+@campaigns_group.command("status")
+@click.argument("slug")
+@click.option(
+    "--list",
+    "list_state",
+    type=click.Choice([state.value for state in DeliveryState]),
+    help="Also list the recipients in this state (id, email, reason).",
+)
+@format_option("table", "json")
+@pass_app
+def status(app: AppContext, slug: str, list_state: str | None, fmt: str) -> None:
+    """The send ledger of campaign SLUG: recipients per state and the reasons of failures."""
+    report = pipeline.send_status(app.db(), campaigns_dir(app), slug, list_state=list_state)
+    if fmt == "json":
+        print_json(report.as_dict(listed_state=list_state))
+        return
+    click.echo(f"{slug}: {_status_line(report)}")
+    click.echo()
+    rows = [{"state": state, "recipients": f"{n:,}"} for state, n in report.counts.items()]
+    rows.append({"state": "total", "recipients": f"{sum(report.counts.values()):,}"})
+    print_table(rows, ["state", "recipients"])
+    if report.failures:
+        click.echo()
+        click.echo("Reasons of failures")
+        print_table(
+            [{"recipients": f"{n:,}", "reason": reason} for reason, n in report.failures],
+            ["recipients", "reason"],
+        )
+    if list_state:
+        click.echo()
+        click.echo(f"Recipients {list_state} ({len(report.listed):,})")
+        listed = [{"id": i, "email": email, "reason": why} for i, email, why in report.listed]
+        print_table(listed, ["id", "email", "reason"])
+
+
+def _status_line(report: pipeline.SendStatus) -> str:
+    if report.status == "draft":
+        return "not sent yet"
+    line = f"{report.status}, started {report.started_at}"
+    if report.finished_at:
+        line += f", finished {report.finished_at}"
+    if report.runs:
+        last = report.runs[-1]
+        outcome = last["outcome"] or "running"
+        line += f"; {len(report.runs)} run{'s' if len(report.runs) != 1 else ''}, last {outcome}"
+        if last["message"]:
+            line += f" ({last['message']})"
+    return line
 
 
 @click.command("preview")

@@ -1,3 +1,342 @@
-"""Commands: filled in by the issue that builds them."""
+"""`alerts send SLUG`: confirm, send through SendGrid, and report what became of everyone."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from alerts import campaigns, pipeline
+from alerts.errors import CampaignError, SendError
+from alerts.models import DeliveryState, SendSummary
+from alerts.pipeline import SendPlan
+
+from ._context import AppContext, pass_app
+from ._output import format_option, print_json
+from .campaigns import campaigns_dir, templates_dir
+
+Progress = Callable[[int, int], None]
+
+
+@click.command("send")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Send without asking for confirmation.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do everything but the HTTP call; nothing is marked sent.",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(),  # a str: Path() would drop the trailing slash that asks for a folder
+    help="With --dry-run: write every message to PATH, an mbox file, or a folder of "
+    ".eml files when PATH ends with a slash or is a folder.",
+)
+@click.option(
+    "--test",
+    "test_addresses",
+    multiple=True,
+    metavar="ADDR",
+    help="Send the message as rendered for a sample subscriber to ADDR (repeatable), "
+    '"[TEST] " before the subject; the campaign\'s recipients are not touched.',
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Send to at most N pending recipients this run (a staged rollout).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="N",
+    help="At most N messages a second (overrides sendgrid_rate).",
+)
+@click.option(
+    "--retry-unknown",
+    is_flag=True,
+    help="Also send to recipients left unknown (their request may have reached SendGrid).",
+)
+@format_option("text", "json")
+@pass_app
+def send_command(
+    app: AppContext,
+    slug: str,
+    yes: bool,
+    dry_run: bool,
+    outbox: str | None,
+    test_addresses: tuple[str, ...],
+    limit: int | None,
+    rate: float | None,
+    retry_unknown: bool,
+    fmt: str,
+) -> None:
+    """Send campaign SLUG to every subscribed person in its segment, exactly once.
+
+    Shows the campaign and the number of recipients and asks for confirmation
+    (--yes skips it; without a terminal, --yes is required). The recipients are
+    frozen into the campaign's send ledger when the first run starts; running
+    the command again after a crash or Ctrl-C continues with those still
+    pending. See docs/sending.md.
+    """
+    _check_options(dry_run, outbox, test_addresses, limit, retry_unknown)
+    db = app.db()
+    plan = pipeline.plan_send(
+        db,
+        app.config(),
+        campaigns_dir(app),
+        templates_dir(app),
+        slug,
+        dry_run=dry_run,
+        rate=rate,
+    )
+    if plan.changed:
+        click.echo(
+            f"Note: {plan.campaign.path} changed since this send started; "
+            "the recipients still to send get the new version.",
+            err=True,
+        )
+    if test_addresses:
+        _send_test(plan, test_addresses, fmt)
+    elif dry_run:
+        _dry_run(plan, app, outbox, retry_unknown, limit, fmt)
+    else:
+        _send(plan, app, yes, retry_unknown, limit, fmt)
+
+
+def _check_options(
+    dry_run: bool,
+    outbox: str | None,
+    test_addresses: tuple[str, ...],
+    limit: int | None,
+    retry_unknown: bool,
+) -> None:
+    if outbox is not None and not dry_run:
+        raise click.UsageError("--outbox needs --dry-run")
+    if test_addresses and (dry_run or limit is not None or retry_unknown):
+        raise click.UsageError(
+            "--test cannot be combined with --dry-run, --limit or --retry-unknown"
+        )
+
+
+# --------------------------------------------------------------------------
+# The real send
+
+
+def _send(
+    plan: SendPlan, app: AppContext, yes: bool, retry_unknown: bool, limit: int | None, fmt: str
+) -> None:
+    slug = plan.compiled.slug
+    to_send = plan.to_send(retry_unknown, limit)
+    if not plan.started and to_send == 0:
+        segment = campaigns.describe_segment(plan.campaign.segment)
+        raise CampaignError(
+            f"{plan.campaign.path}: the segment ({segment}) selects no subscribed person: "
+            "nothing to send"
+        )
+    if to_send == 0:
+        # Still a run: it turns what a dead run left in flight into unknown, and
+        # confirms unknown recipients SendGrid has reported on since.
+        click.echo(f"Nothing to send: every recipient of {slug} has been handled.", err=True)
+    elif not yes:
+        _confirm(plan, to_send, retry_unknown, limit)
+    try:
+        with _progress_bar("Sending") as progress:
+            summary = pipeline.run_send(
+                app.db(), plan, retry_unknown=retry_unknown, limit=limit, progress=progress
+            )
+    except SendError as exc:
+        if isinstance(exc.summary, SendSummary):
+            _report(exc.summary, app, slug, fmt)
+        raise
+    _report(summary, app, slug, fmt)
+
+
+def on_terminal() -> bool:
+    """Whether someone can answer the question: standard input is a terminal."""
+    return sys.stdin.isatty()
+
+
+def _confirm(plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None) -> None:
+    if not on_terminal():
+        raise click.ClickException(
+            "not sending without confirmation: run it on a terminal, or add --yes"
+        )
+    for label, value in _description(plan, to_send, retry_unknown, limit):
+        click.echo(f"{label:<11}{value}", err=True)
+    if not click.confirm(f"Send to {to_send:,} recipients now?", default=False, err=True):
+        click.echo("Nothing was sent.", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _description(
+    plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None
+) -> list[tuple[str, str]]:
+    compiled = plan.compiled
+    sender = compiled.from_email or ""
+    if compiled.from_name:
+        sender = f"{compiled.from_name} <{sender}>"
+    lines = [
+        ("Campaign", f"{compiled.slug} ({compiled.kind})"),
+        ("Subject", plan.campaign.subject.text),
+        ("From", sender),
+        ("Segment", campaigns.describe_segment(plan.campaign.segment)),
+        ("Recipients", _recipients_line(plan, to_send, retry_unknown, limit)),
+    ]
+    unknown = plan.ledger[DeliveryState.UNKNOWN] + plan.ledger[DeliveryState.IN_FLIGHT]
+    if retry_unknown and unknown:
+        lines.append(
+            (
+                "Unknown",
+                f"{unknown:,} are sent again, except those SendGrid's events confirm; "
+                "any others SendGrid had accepted get it twice",
+            )
+        )
+    settings = plan.settings
+    if settings is not None:
+        pace = f", at most {settings.rate:g} messages a second" if settings.rate else ""
+        lines.append(("SendGrid", f"{settings.host}{pace}"))
+    return lines
+
+
+def _recipients_line(plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None) -> str:
+    if not plan.started:
+        line = f"{plan.segment_size:,} subscribed people match the segment"
+    else:
+        counts = plan.ledger
+        done = ", ".join(
+            f"{counts[state]:,} {state}"
+            for state in ("sent", "failed", "unknown", "skipped")
+            if counts[state]
+        )
+        line = f"continuing: {plan.to_send(retry_unknown):,} still to send ({done or 'none yet'})"
+    if limit is not None and limit < plan.to_send(retry_unknown):
+        line += f"; this run sends to {to_send:,} (--limit)"
+    return line
+
+
+# --------------------------------------------------------------------------
+# Dry runs and test sends
+
+
+def _dry_run(
+    plan: SendPlan,
+    app: AppContext,
+    outbox: str | None,
+    retry_unknown: bool,
+    limit: int | None,
+    fmt: str,
+) -> None:
+    with _progress_bar("Rendering") as progress:
+        result = pipeline.dry_run(
+            app.db(),
+            plan,
+            outbox_path=outbox,
+            retry_unknown=retry_unknown,
+            limit=limit,
+            progress=progress,
+        )
+    where = f", written to {result.outbox}" if result.outbox else ""
+    click.echo(
+        f"Dry run: {result.messages:,} messages rendered{where}; nothing was sent.", err=True
+    )
+    _report(result.summary, app, plan.compiled.slug, fmt)
+
+
+def _send_test(plan: SendPlan, addresses: tuple[str, ...], fmt: str) -> None:
+    started = time.monotonic()
+    message_id, sent_to = pipeline.send_test(plan, addresses)
+    summary = SendSummary(sent=len(sent_to), seconds=time.monotonic() - started)
+    click.echo(
+        f"Sent a test of {plan.compiled.slug} to {', '.join(sent_to)} "
+        f"(X-Message-Id {message_id}); the campaign's recipients were not touched.",
+        err=True,
+    )
+    if fmt == "json":
+        print_json(summary.as_dict())
+
+
+# --------------------------------------------------------------------------
+# Output
+
+
+def _report(summary: SendSummary, app: AppContext, slug: str, fmt: str) -> None:
+    """The summary on stdout (exactly its five keys in JSON); what to do next on stderr."""
+    if fmt == "json":
+        print_json(summary.as_dict())
+    else:
+        for key, value in summary.as_dict().items():
+            shown = f"{value:.1f}" if key == "seconds" else f"{value:,}"
+            click.echo(f"{key:<8} {shown}")
+    for note in _next_steps(summary, app, slug):
+        click.echo(note, err=True)
+
+
+def _next_steps(summary: SendSummary, app: AppContext, slug: str) -> list[str]:
+    status = pipeline.send_status(app.db(), campaigns_dir(app), slug)
+    notes = []
+    if summary.failed:
+        top = "; ".join(f"{n:,}: {reason}" for reason, n in status.failures[:3])
+        notes.append(f"{summary.failed:,} failed ({top}); see `alerts campaigns status {slug}`.")
+    if summary.unknown:
+        notes.append(
+            f"{summary.unknown:,} recipients are unknown: their request went out but no answer "
+            f"came back, so SendGrid may have accepted it. List them with `alerts campaigns "
+            f"status {slug} --list unknown`; send to them again with `alerts send {slug} "
+            "--retry-unknown` (see docs/sending.md first)."
+        )
+    pending = status.counts[DeliveryState.PENDING]
+    if pending:
+        notes.append(f"{pending:,} still pending: run `alerts send {slug}` again to continue.")
+    return notes
+
+
+@contextmanager
+def _progress_bar(label: str) -> Iterator[Progress | None]:
+    """A bar with the rate and ETA on a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = _RateBar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+class _RateBar:
+    """Opens a click progress bar on the first report, when the total is known."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar: Any = None
+        self.started = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            if not total:
+                return
+            self.bar = click.progressbar(
+                length=total,
+                label=self.label,
+                show_pos=True,
+                show_percent=True,
+                item_show_func=lambda rate: rate,
+                file=sys.stderr,
+            )
+            self.bar.__enter__()
+            self.started = time.monotonic()
+        elapsed = time.monotonic() - self.started
+        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else None
+        self.bar.update(done - self.bar.pos, current_item=rate)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+COMMANDS = [send_command]
