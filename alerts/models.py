@@ -9,6 +9,10 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
+# The made-up recipient of previews and `alerts send --test`: its links work, but
+# nothing it does is recorded, so a test click never counts in a campaign.
+SAMPLE_SUBSCRIBER_ID = 0
+
 
 class Status(StrEnum):
     """A subscriber's status. Only `subscribed` people are ever mailed."""

@@ -44,6 +44,7 @@ from alerts.errors import AlertsError, CampaignError, SendInterrupted
 from alerts.links import TokenKind, TokenMaker, token_key
 from alerts.models import (
     HTML_CONTEXT,
+    SAMPLE_SUBSCRIBER_ID,
     Campaign,
     CampaignKind,
     CampaignRecord,
@@ -266,7 +267,7 @@ def build_message(
 # Samples for preview and check
 
 SAMPLE_SUBSCRIBER = Subscriber(
-    id=0,
+    id=SAMPLE_SUBSCRIBER_ID,
     email="sample.subscriber@example.org",
     first_name="Alex",
     last_name="Sample",

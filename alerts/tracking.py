@@ -47,7 +47,7 @@ from alerts import db as store
 from alerts.config import ConfigError
 from alerts.db import Database
 from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
-from alerts.models import Event, EventKind, IngestSummary, Status
+from alerts.models import SAMPLE_SUBSCRIBER_ID, Event, EventKind, IngestSummary, Status
 
 log = logging.getLogger("alerts.tracking")
 
@@ -167,8 +167,8 @@ def _clip(text: str | None, limit: int = USER_AGENT_LIMIT) -> str | None:
 
 
 def record_open(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event | None:
-    """Record an open; None (nothing recorded) when the campaign does not exist."""
-    if not store.campaign_exists(db, campaign_id):
+    """Record an open; None (nothing recorded) for an unknown campaign or the sample recipient."""
+    if subscriber_id == SAMPLE_SUBSCRIBER_ID or not store.campaign_exists(db, campaign_id):
         return None
     reason = open_machine_reason(visit, store.delivery_time(db, campaign_id, subscriber_id))
     return _record_seen(db, EventKind.OPEN, campaign_id, subscriber_id, visit, reason)
@@ -200,13 +200,17 @@ def _record_seen(
 
 def record_click(
     db: Database, campaign_id: int, subscriber_id: int, link_id: int, visit: Visit
-) -> Event:
+) -> Event | None:
     """Record a click on a link the caller has checked belongs to the campaign.
+
+    A click by the sample recipient of a preview or test send is not recorded.
 
     A scanner follows every link of a message at once: when this click makes
     BURST_LINKS distinct links within BURST_WINDOW seconds, the earlier ones
     of the burst are flagged too.
     """
+    if subscriber_id == SAMPLE_SUBSCRIBER_ID:
+        return None
     at = int(visit.at)
     since = at - BURST_WINDOW
     clicked = store.recent_click_links(db, campaign_id, subscriber_id, since) | {link_id}

@@ -134,6 +134,16 @@ def test_click_redirects_to_the_campaign_link_and_records_it(server: Server):
     ) == [("click", 1, 1, 1, 0)]
 
 
+def test_the_sample_recipient_of_previews_and_test_sends_is_never_recorded(server: Server):
+    # Previews and `alerts send --test` address the made-up subscriber 0: its links
+    # work for the staff member trying them, but count in no campaign.
+    click = server.client.get(f"/c/{server.token(TokenKind.CLICK, subscriber=0, link=1)}")
+    assert click.status_code == 302 and click.headers["location"] == LINK_URL
+    pixel = server.client.get(f"/o/{server.token(TokenKind.OPEN, subscriber=0)}.gif")
+    assert pixel.status_code == 200 and pixel.content == PIXEL
+    assert server.count() == 0
+
+
 def test_head_on_a_click_is_a_machine_click(server: Server):
     answer = server.client.head(f"/c/{server.token(TokenKind.CLICK, link=1)}")
     assert answer.status_code == 302
