@@ -312,6 +312,11 @@ TEXT_CONTEXT = "t"
 NEUTRAL_CONTEXT = "n"
 
 
+def readable_placeholders(text: str) -> str:
+    """Text with each placeholder shown as `{name}`, for people (lists, reports)."""
+    return PLACEHOLDER_RE.sub(lambda m: "{" + m.group(1).removesuffix(".cap") + "}", text)
+
+
 def placeholder(name: str, context: str = NEUTRAL_CONTEXT) -> str:
     """The spelling of one per-recipient placeholder, e.g. `-ALRT.first_name.h-`."""
     return f"{PLACEHOLDER_MARK}{name}.{context}-"

@@ -61,6 +61,7 @@ from alerts.models import (
     Subscriber,
     Targets,
     TextCode,
+    readable_placeholders,
     seat_name,
 )
 from alerts.send import SendSettings
@@ -162,7 +163,8 @@ def prepare_campaign(
     """Register the campaign and its links (idempotent) and make the placeholder plan."""
     base = check_base_url(base_url)
     substitution_bytes_limit(compiled, base)
-    subject = compiled.subject
+    # The stored subject is for lists and reports: placeholders read as {first_name}.
+    subject = readable_placeholders(compiled.subject)
     campaign_id = store.register_campaign(
         db, compiled.slug, str(compiled.kind), subject, compiled.source_sha256
     )
