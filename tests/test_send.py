@@ -178,9 +178,11 @@ def test_summary_has_exactly_the_contract_keys(db, fake):
 
 
 def test_several_requests_are_in_flight_at_once(db, fake):
-    fake.latency = 0.2
+    # Each request takes half a second, far longer than claiming a batch (one
+    # fsync'd commit), so with 8 batches the 4 workers must overlap.
+    fake.latency = 0.5
     campaign = new_campaign(db, 400)
-    send_campaign(db, campaign, build, settings_for(fake.url, batch_size=100, concurrency=4))
+    send_campaign(db, campaign, build, settings_for(fake.url, batch_size=50, concurrency=4))
     assert fake.max_concurrent >= 3
     assert len(delivered(fake)) == 400
 
