@@ -730,51 +730,72 @@ def m020_zip_districts_by_seat(db: Database) -> None:
 
 
 # The key a district depends on: (ZIP map key or '', ZIP missing, given state, choice).
+def _key_expressions(prefix: str = "") -> dict[str, str]:
+    return {
+        "z": f"coalesce({_zip_key_sql(prefix + 'zip')}, '')",
+        "no_zip": f"nullif(trim(coalesce({prefix}zip, '')), '') IS NULL",
+        "given": f"upper(trim(coalesce({prefix}state, '')))",
+        "choice": f"coalesce({prefix}cd_choice, -1)",
+    }
+
+
 def _key_columns_sql(prefix: str = "") -> str:
-    return (
-        f"coalesce({_zip_key_sql(prefix + 'zip')}, '') AS z,"
-        f" nullif(trim(coalesce({prefix}zip, '')), '') IS NULL AS no_zip,"
-        f" upper(trim(coalesce({prefix}state, ''))) AS given,"
-        f" coalesce({prefix}cd_choice, -1) AS choice"
-    )
+    return ", ".join(f"{sql} AS {name}" for name, sql in _key_expressions(prefix).items())
 
 
 # From rows of `{keys}` (z, no_zip, given, choice): the home state, district, confidence
-# and flags. Each step is materialized so its subqueries run once per key.
+# and flags. What depends only on a state (is it known, is it at-large) or only on a
+# ZIP (which states it spans) is worked out once per state and once per ZIP, then
+# joined: a million subscribers have hundreds of thousands of keys but only a few
+# dozen states.
 FACTS_SQL = f"""
-WITH own AS MATERIALIZED (
-    SELECT keys.*,
-        CASE WHEN given GLOB '[A-Z][A-Z]' AND (
-            EXISTS (SELECT 1 FROM members m WHERE m.state = given)
-            OR EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
-                       WHERE zd.state = given)) THEN given END AS own_state,
-        (SELECT count(DISTINCT zd.state) FROM zip_districts zd WHERE zd.zip = z) AS zip_states,
-        (SELECT min(zd.state) FROM zip_districts zd WHERE zd.zip = z) AS zip_state
-    FROM ({{keys}}) AS keys
+WITH keys AS MATERIALIZED ({{keys}}),
+zips AS MATERIALIZED (
+    SELECT k.z, count(DISTINCT zd.state) AS zip_states, min(zd.state) AS zip_state
+    FROM (SELECT DISTINCT z FROM keys) AS k LEFT JOIN zip_districts AS zd ON zd.zip = k.z
+    GROUP BY k.z
 ),
-home AS MATERIALIZED (
-    SELECT own.*,
-        coalesce(own_state, CASE WHEN zip_states = 1 THEN zip_state END) AS home_state
-    FROM own
+-- The states these keys can involve: the given ones, and those of their ZIPs.
+named_states AS MATERIALIZED (
+    SELECT given AS state FROM keys WHERE given GLOB '[A-Z][A-Z]'
+    UNION SELECT zip_state FROM zips WHERE zip_state IS NOT NULL
 ),
-seat AS MATERIALIZED (
-    SELECT home.*,
-        (SELECT count(*) FROM zip_districts zd
-         WHERE zd.zip = z AND zd.state = home_state) AS here,
-        (SELECT min(zd.district) FROM zip_districts zd
-         WHERE zd.zip = z AND zd.state = home_state) AS first_here,
-        home_state IS NOT NULL
-        AND NOT EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
-                        WHERE zd.state = home_state AND zd.district <> 0)
-        AND NOT EXISTS (SELECT 1 FROM members m WHERE m.state = home_state
+known_states AS MATERIALIZED (
+    SELECT state,
+        NOT EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
+                    WHERE zd.state = s.state AND zd.district <> 0)
+        AND NOT EXISTS (SELECT 1 FROM members m WHERE m.state = s.state
                         AND m.chamber = 'house' AND m.district <> 0)
         AND (EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
-                     WHERE zd.state = home_state)
-             OR EXISTS (SELECT 1 FROM members m WHERE m.state = home_state
+                     WHERE zd.state = s.state)
+             OR EXISTS (SELECT 1 FROM members m WHERE m.state = s.state
                         AND m.chamber = 'house')) AS at_large
-    FROM home
+    FROM named_states AS s
+    WHERE EXISTS (SELECT 1 FROM members m WHERE m.state = s.state)
+        OR EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
+                   WHERE zd.state = s.state)
 ),
-decided AS MATERIALIZED (
+places AS MATERIALIZED (
+    SELECT zd.zip AS z, zd.state, count(*) AS here, min(zd.district) AS first_here
+    FROM zip_districts AS zd WHERE zd.zip IN (SELECT z FROM zips)
+    GROUP BY zd.zip, zd.state
+),
+home AS (
+    SELECT keys.*, own.state AS own_state, zips.zip_states, zips.zip_state,
+        coalesce(own.state, CASE WHEN zips.zip_states = 1 THEN zips.zip_state END)
+            AS home_state
+    FROM keys
+    JOIN zips ON zips.z = keys.z
+    LEFT JOIN known_states AS own ON own.state = keys.given AND keys.given GLOB '[A-Z][A-Z]'
+),
+seat AS (
+    SELECT home.*, coalesce(places.here, 0) AS here, places.first_here,
+        coalesce(st.at_large, 0) AS at_large
+    FROM home
+    LEFT JOIN places ON places.z = home.z AND places.state = home.home_state
+    LEFT JOIN known_states AS st ON st.state = home.home_state
+),
+decided AS (
     SELECT seat.*,
         CASE WHEN at_large THEN 0 WHEN here = 1 THEN first_here
              WHEN here > 1 AND EXISTS (SELECT 1 FROM zip_districts zd WHERE zd.zip = z
@@ -804,12 +825,9 @@ _RAW_KEYS = """
 CREATE TEMP TABLE _district_raw AS
 SELECT DISTINCT coalesce(zip, '') AS zip, coalesce(state, '') AS state,
     coalesce(cd_choice, -1) AS cd_choice
-FROM subscribers {where}
+FROM {source}
 """
 
-_FACTS = "CREATE TEMP TABLE _district_facts AS " + FACTS_SQL.replace(
-    "{keys}", f"SELECT DISTINCT {_key_columns_sql()} FROM temp._district_raw"
-)
 
 # Keyed by the raw values themselves (WITHOUT ROWID), so the UPDATE's lookup for each
 # subscriber is one B-tree search that lands on the answer.
@@ -858,20 +876,32 @@ def resolve_districts(db: Database, ids_table: str | None = None) -> int:
         where = f'WHERE id IN (SELECT id FROM temp."{ids_table}")'
         and_where = f'AND sub.id IN (SELECT id FROM temp."{ids_table}")'
     with write_transaction(db):
-        _drop_resolve_tables(db)
-        db.execute(_RAW_KEYS.replace("{where}", where))
-        db.execute(_FACTS)
-        db.execute(
-            "CREATE UNIQUE INDEX temp._district_facts_key"
-            " ON _district_facts (z, given, choice, no_zip)"
-        )
-        db.execute(_RAW_FACTS_TABLE)
-        db.execute(_RAW_FACTS)
+        _build_district_map(db, f"subscribers {where}")
         before = db.conn.total_changes
         db.execute(_RESOLVE_UPDATE.replace("{and_where}", and_where))
         changed = db.conn.total_changes - before
         _drop_resolve_tables(db)
     return changed
+
+
+def _build_district_map(db: Database, source: str) -> None:
+    """temp._district_map: the answer for each distinct raw (zip, state, cd_choice) of `source`.
+
+    `source` is SQL for a table (and WHERE clause) with columns zip, state and cd_choice.
+    """
+    _drop_resolve_tables(db)
+    db.execute(_RAW_KEYS.replace("{source}", source))
+    _build_district_facts(db, f"SELECT DISTINCT {_key_columns_sql()} FROM temp._district_raw")
+    db.execute(_RAW_FACTS_TABLE)
+    db.execute(_RAW_FACTS)
+
+
+def _build_district_facts(db: Database, keys: str) -> None:
+    """temp._district_facts: the answer for each distinct key that `keys` selects."""
+    db.execute("CREATE TEMP TABLE _district_facts AS " + FACTS_SQL.replace("{keys}", keys))
+    db.execute(
+        "CREATE UNIQUE INDEX temp._district_facts_key ON _district_facts (z, no_zip, given, choice)"
+    )
 
 
 def _drop_resolve_tables(db: Database) -> None:
@@ -1584,8 +1614,9 @@ def stats_summaries_paused(db: Database) -> Iterator[Database]:
 #
 # An import streams its rows into temp.import_people (one row per person, keyed
 # by the lower-cased email) inside the import transaction, then merges them with
-# set-based SQL. temp.import_touched collects the ids of subscribers added or
-# changed, so districts can be resolved for exactly those before the commit.
+# set-based SQL. New people get their district as they are inserted;
+# temp.import_touched collects the ids of existing subscribers that changed, so
+# their districts can be resolved again before the commit.
 
 # Staged columns besides email_key, in the order the importer passes them.
 STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra")
@@ -1729,23 +1760,39 @@ def _update_existing(db: Database, *, source: str, now: str) -> None:
 
 
 def _insert_new(db: Database, *, source: str, now: str) -> None:
-    (last_id,) = db.execute("SELECT coalesce(max(id), 0) FROM subscribers").fetchone()
+    """Add the new people, each with their district already resolved.
+
+    Resolving here, from the distinct (zip, state) values of the new people, spares
+    a second write of every new row; the answers are those resolve_districts gives.
+    """
+    # Staged values are normalised (a 5-digit ZIP or NULL, a USPS code or NULL), so they
+    # are their own keys: the key expressions of _key_expressions would return them as
+    # they are. New people have no district choice yet.
+    _drop_resolve_tables(db)
+    _build_district_facts(
+        db,
+        "SELECT DISTINCT coalesce(zip, '') AS z, coalesce(zip, '') = '' AS no_zip,"
+        " coalesce(state, '') AS given, -1 AS choice"
+        " FROM temp.import_people WHERE outcome IS NULL",
+    )
     columns = ", ".join(STAGED_COLUMNS[:9])
     db.execute(
         f"INSERT INTO subscribers ({columns}, status, source, tags, extra, created_at,"
-        " updated_at, status_changed_at)"
-        f" SELECT {columns}, coalesce(status, 'subscribed'), :source, coalesce(tags, '[]'),"
-        " coalesce(extra, '{}'), :now, :now,"
-        " CASE WHEN coalesce(status, 'subscribed') <> 'subscribed' THEN :now END"
+        " updated_at, status_changed_at, cd_state, cd_district, cd_confidence, cd_flags)"
+        f" SELECT {', '.join('p.' + c for c in STAGED_COLUMNS[:9])},"
+        " coalesce(p.status, 'subscribed'), :source, coalesce(p.tags, '[]'),"
+        " coalesce(p.extra, '{}'), :now, :now,"
+        " CASE WHEN coalesce(p.status, 'subscribed') <> 'subscribed' THEN :now END,"
+        " f.home_state, f.district, coalesce(f.confidence, 'unknown'), f.flags"
+        " FROM temp.import_people AS p LEFT JOIN temp._district_facts AS f"
+        " ON f.z = coalesce(p.zip, '') AND f.no_zip = (coalesce(p.zip, '') = '')"
+        " AND f.given = coalesce(p.state, '') AND f.choice = -1"
+        " WHERE p.outcome IS NULL"
         # In staging-key (email) order, so the email index is filled in order: no sort.
-        " FROM temp.import_people WHERE outcome IS NULL",
+        " ORDER BY p.email_key",
         {"now": now, "source": source},
     )
-    # New rows take ids above the old maximum (INTEGER PRIMARY KEY without AUTOINCREMENT).
-    db.execute(
-        "INSERT OR IGNORE INTO temp.import_touched (id) SELECT id FROM subscribers WHERE id > ?",
-        [last_id],
-    )
+    _drop_resolve_tables(db)
 
 
 def import_run_start(

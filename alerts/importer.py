@@ -913,9 +913,9 @@ def run_import(
     """Import checked files in one transaction: all of them, or (on any error) nothing.
 
     Each file is merged on its own (one import_runs row each); the report sums them.
-    With `dry_run` everything is computed and then rolled back. The ids of the
-    subscribers added or changed are in temp.import_touched before the commit (and
-    after it, on this connection, until the next import).
+    With `dry_run` everything is computed and then rolled back. New people are
+    stored with their district resolved; the districts of the existing people the
+    files changed are resolved again before the commit.
     """
     report = ImportReport(dry_run=dry_run)
     rejects = _Rejects(

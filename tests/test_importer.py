@@ -461,13 +461,51 @@ def test_earliest_signup_time_is_kept(db, tmp_path):
     assert people(db)["a@example.org"].consent_at == "2024-12-01T00:00:00Z"
 
 
-def test_touched_ids_are_left_for_district_resolution(db, tmp_path):
+def test_only_changed_existing_people_are_resolved_again(db, tmp_path):
     run(db, write(tmp_path / "a.csv", "email,zip\na@example.org,05401\nb@example.org,10001\n"))
     ids = {p.email: p.id for p in people(db).values()}
     text = "email,zip\na@example.org,05401\nb@example.org,10002\nc@example.org,20001\n"
     run(db, write(tmp_path / "b.csv", text))
+    # New people (c) are resolved as they are inserted; unchanged ones (a) are left alone.
     touched = {row[0] for row in db.execute("SELECT id FROM temp.import_touched")}
-    assert touched == {ids["b@example.org"], people(db)["c@example.org"].id}
+    assert touched == {ids["b@example.org"]}
+
+
+def test_districts_set_on_insert_are_those_a_full_resolution_gives(db, tmp_path):
+    from alerts import targets
+
+    files = targets.sample_files()
+    targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
+    rows = [
+        "ana@example.org,05401,VT",
+        "ben@example.org,60614,IL",
+        "cy@example.org,81137,CO",
+        "di@example.org,30303,",
+        "ed@example.org,,NY",
+        "fay@example.org,1234,",
+        "gus@example.org,00901-1234,Puerto Rico",
+        "hal@example.org,99999,TX",
+    ]
+    run(db, write(tmp_path / "a.csv", "email,zip,state\n" + "\n".join(rows) + "\n"))
+    # A second file in the same run both adds and changes people.
+    again = write(
+        tmp_path / "b.csv", "email,zip,state\nben@example.org,94110,CA\nivy@example.org,02138,MA\n"
+    )
+    third = write(tmp_path / "c.csv", "email,zip,state\njo@example.org,10001,NY\n")
+    run(db, again, third)
+    before = db.execute(
+        "SELECT email, cd_state, cd_district, cd_confidence, cd_flags FROM subscribers ORDER BY id"
+    ).fetchall()
+    assert store.resolve_districts(db) == 0
+    after = db.execute(
+        "SELECT email, cd_state, cd_district, cd_confidence, cd_flags FROM subscribers ORDER BY id"
+    ).fetchall()
+    assert before == after
+    found = {row[0]: tuple(row[1:4]) for row in after}
+    assert found["ana@example.org"] == ("VT", 0, "exact")
+    assert found["ben@example.org"] == ("CA", 11, "exact")
+    assert found["di@example.org"] == ("GA", 5, "exact")
+    assert found["jo@example.org"][2] == "ambiguous"
 
 
 def test_several_files_are_one_transaction_with_a_run_each(db, tmp_path):
