@@ -45,10 +45,27 @@ def test_bad_database_writes_nothing(tmp_path, cli, monkeypatch):
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, f"{name} is listed but cannot be loaded"
         yield (*prefix, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
+
+
+def test_the_lazy_command_map_matches_the_modules():
+    import importlib
+
+    from alerts.cli import COMMAND_MODULES
+
+    modules = set(COMMAND_MODULES.values())
+    declared = {
+        command.name: module
+        for module in modules
+        for command in importlib.import_module(f"alerts.cli.{module}").COMMANDS
+    }
+    assert declared == COMMAND_MODULES
 
 
 def test_every_command_has_help(cli):

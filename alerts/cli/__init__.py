@@ -19,17 +19,22 @@ from alerts.errors import AlertsError
 
 from ._context import AppContext
 
-# Each module defines COMMANDS, a list of click commands or groups to add.
-COMMAND_MODULES = (
-    "project",
-    "subscribers",
-    "targets",
-    "campaigns",
-    "send",
-    "serve",
-    "stats",
-    "demo",
-)
+# Where each command lives: modules are imported only when their command runs, so
+# `alerts import` does not pay for loading the email renderer or the web server.
+# Each module lists its commands in COMMANDS; tests check this map against them.
+COMMAND_MODULES = {
+    "init": "project",
+    "import": "subscribers",
+    "subscribers": "subscribers",
+    "targets": "targets",
+    "campaigns": "campaigns",
+    "preview": "campaigns",
+    "send": "send",
+    "serve": "serve",
+    "events": "serve",
+    "stats": "stats",
+    "demo": "demo",
+}
 
 
 class CliError(click.ClickException):
@@ -39,7 +44,17 @@ class CliError(click.ClickException):
 
 
 class AlertsGroup(click.Group):
-    """Turns expected failures anywhere below into a one-line message."""
+    """Loads commands on first use; turns expected failures below into a one-line message."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            module = importlib.import_module(f"{__name__}.{COMMAND_MODULES[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -83,9 +98,3 @@ def main(ctx: click.Context, db_path: Path, config_path: Path) -> None:
     app = AppContext(db_path=db_path, config_path=config_path)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-for _name in COMMAND_MODULES:
-    _module = importlib.import_module(f"{__name__}.{_name}")
-    for _command in _module.COMMANDS:
-        main.add_command(_command)
