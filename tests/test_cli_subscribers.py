@@ -181,6 +181,31 @@ def test_show(imported, cli):
     assert "no subscriber" in _one_line_error(cli("subscribers", "show", "x@example.org", ok=False))
 
 
+def test_show_says_where_their_letters_go(tmp_path, cli, monkeypatch):
+    from alerts import targets
+
+    monkeypatch.chdir(tmp_path)
+    files = targets.sample_files()
+    cli(
+        "targets", "load",
+        "--legislators", str(files["legislators"]),
+        "--zip-districts", str(files["zip_districts"]),
+    )  # fmt: skip
+    (tmp_path / "p.csv").write_text(
+        "email,zip,state\nvt@example.org,05401,VT\nil@example.org,60614,IL\n", encoding="utf-8"
+    )
+    cli("import", "p.csv")
+    vt = json.loads(cli("subscribers", "show", "vt@example.org", "--format", "json").stdout)
+    assert vt["district"]["seat"] == "VT-AL" and vt["district"]["confidence"] == "exact"
+    assert vt["district"]["house"] == ["Representative Rebecca Samplewell"]
+    assert len(vt["district"]["senate"]) == 2
+    il = json.loads(cli("subscribers", "show", "il@example.org", "--format", "json").stdout)
+    assert il["district"]["seat"] is None and il["district"]["confidence"] == "ambiguous"
+    assert il["district"]["candidates"] == ["IL-3", "IL-5", "IL-7"]
+    table = cli("subscribers", "show", "vt@example.org").stdout
+    assert re.search(r"district: seat\s+VT-AL", table)
+
+
 def test_unsubscribe(imported, cli):
     assert (
         "Unsubscribed ana@example.org"

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from alerts import importer
-from alerts.models import Status, Subscriber, SubscriberFilter
+from alerts import importer, targets
+from alerts.models import Status, Subscriber, SubscriberFilter, Targets, seat_name
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, print_table
@@ -191,16 +191,34 @@ def _list_value(person: Subscriber, column: str) -> Any:
 @format_option("table", "json")
 @pass_app
 def show(app: AppContext, email: str, fmt: str) -> None:
-    """Everything stored about one subscriber."""
+    """Everything stored about one subscriber, and their members of Congress."""
     person = importer.get_subscriber(app.db(), email)
+    assert person.id is not None
+    district = _district_view(targets.targets_for(app.db(), person.id))
     if fmt == "json":
-        print_json(asdict(person))
+        print_json({**asdict(person), "district": district})
         return
     fields = asdict(person)
     extra = fields.pop("extra")
     rows = [{"field": k, "value": v} for k, v in fields.items()]
     rows += [{"field": f"extra: {k}", "value": v} for k, v in extra.items()]
+    rows += [{"field": f"district: {k}", "value": v} for k, v in district.items()]
     print_table([{k: _printable(v) for k, v in row.items()} for row in rows], ["field", "value"])
+
+
+def _district_view(found: Targets) -> dict[str, Any]:
+    """Where a subscriber's letters go: their seat, how sure we are, and the members."""
+    seat = None
+    if found.state and found.district is not None:
+        seat = seat_name(found.state, found.district)
+    return {
+        "seat": seat,
+        "confidence": str(found.confidence),
+        "candidates": [seat_name(found.state, d) for d in found.candidates] if found.state else [],
+        "flags": list(found.flags),
+        "house": [f"{m.title} {m.full_name}" for m in found.house],
+        "senate": [f"{m.title} {m.full_name}" for m in found.senate],
+    }
 
 
 @subscribers.command()
