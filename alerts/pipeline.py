@@ -36,12 +36,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from alerts import campaigns, links, outbox, render, send, targets
-from alerts import db as store
+from alerts.campaigns import files as campaigns
 from alerts.config import Config, ConfigError
-from alerts.db import Database
+from alerts.db import Database, set_durable
+from alerts.db import campaigns as campaigns_db
+from alerts.db import districts as districts_db
+from alerts.db import events as events_db
+from alerts.db import ledger as ledger_db
+from alerts.db import roster as roster_db
+from alerts.db import segments as segments_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery import engine as send
+from alerts.delivery.engine import SendSettings
+from alerts.email import compile as render
+from alerts.email import links, outbox
+from alerts.email.links import TokenKind, TokenMaker, token_key
 from alerts.errors import AlertsError, CampaignError, SendInterrupted
-from alerts.links import TokenKind, TokenMaker, token_key
 from alerts.models import (
     HTML_CONTEXT,
     SAMPLE_SUBSCRIBER_ID,
@@ -64,7 +74,7 @@ from alerts.models import (
     readable_placeholders,
     seat_name,
 )
-from alerts.send import SendSettings
+from alerts.targets import lookup as targets
 
 SUBSTITUTIONS_LIMIT = 10_000  # SendGrid: bytes of substitutions per personalization
 NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
@@ -165,10 +175,10 @@ def prepare_campaign(
     substitution_bytes_limit(compiled, base)
     # The stored subject is for lists and reports: placeholders read as {first_name}.
     subject = readable_placeholders(compiled.subject)
-    campaign_id = store.register_campaign(
+    campaign_id = campaigns_db.register_campaign(
         db, compiled.slug, str(compiled.kind), subject, compiled.source_sha256
     )
-    link_ids = store.register_links(db, campaign_id, compiled.links)
+    link_ids = campaigns_db.register_links(db, campaign_id, compiled.links)
     plan = tuple((key, *render.placeholder_name(key)) for key in sorted(compiled.keys))
     return PreparedCampaign(compiled, campaign_id, tuple(link_ids), token_key(secret), base, plan)
 
@@ -318,7 +328,7 @@ def sample_targets() -> Targets:
 def preview_recipient(db: Database, email: str | None) -> tuple[Subscriber, Targets, bool]:
     """(subscriber, targets, is_sample): the subscriber with that email, else a sample."""
     if email:
-        found = store.find_subscriber(db, email)
+        found = subscribers_db.find_subscriber(db, email)
         if found is not None and found.id is not None:
             return found, targets.targets_for(db, found.id), False
     sample = SAMPLE_SUBSCRIBER
@@ -502,8 +512,8 @@ def letter_page(
 
     A forgotten subscriber has no page. Nothing here writes.
     """
-    record = store.campaign_record_by_id(db, campaign_id)
-    subscriber = store.subscriber_or_none(db, subscriber_id)
+    record = campaigns_db.campaign_record_by_id(db, campaign_id)
+    subscriber = subscribers_db.subscriber_or_none(db, subscriber_id)
     if record is None or subscriber is None or subscriber.status == Status.FORGOTTEN:
         return None
     campaign = letters.get(record) if record.kind == CampaignKind.ACTION else None
@@ -551,7 +561,7 @@ def _letter_targets(
             members.append(found.representative)
         elif chamber is Chamber.SENATE:
             members.extend(found.senate)
-    sent = store.letter_targets_sent(db, campaign_id, subscriber.id or 0)
+    sent = events_db.letter_targets_sent(db, campaign_id, subscriber.id or 0)
     return tuple(_letter_target(campaign, subscriber, m, m.bioguide in sent) for m in members)
 
 
@@ -588,13 +598,13 @@ def _candidates(db: Database, found: Targets) -> list[Member]:
         return []
     members: list[Member] = []
     for district in found.candidates:
-        members.extend(store.members_for_seat(db, found.state, district))
+        members.extend(roster_db.members_for_seat(db, found.state, district))
     return members
 
 
 def choose_district(db: Database, subscriber_id: int, district: int) -> None:
     """Remember the House district a subscriber picked on the letter page (a writer job)."""
-    store.set_district_choice(db, subscriber_id, district)
+    districts_db.set_district_choice(db, subscriber_id, district)
 
 
 def check_letter_edit(subject: str, letter: str) -> str | None:
@@ -741,11 +751,11 @@ def plan_send(
             f"from_email is not set: add it to alerts.toml or to {campaign.path}'s front matter"
         )
     prepared = prepare_campaign(db, compiled, secret=secret, base_url=base_url)
-    record = store.campaign_record_by_id(db, prepared.campaign_id)
+    record = campaigns_db.campaign_record_by_id(db, prepared.campaign_id)
     started = bool(record and record.send_started_at)
     segment_size = 0
     if not started:
-        segment_size = store.segment_count(
+        segment_size = segments_db.segment_count(
             db, campaign.segment, exclude_campaign_id=prepared.campaign_id
         )
     return SendPlan(
@@ -754,7 +764,7 @@ def plan_send(
         settings=settings,
         started=started,
         changed=started and record is not None and record.source_sha256 != compiled.source_sha256,
-        ledger=store.ledger_counts(db, prepared.campaign_id),
+        ledger=ledger_db.ledger_counts(db, prepared.campaign_id),
         segment_size=segment_size,
     )
 
@@ -834,8 +844,8 @@ def run_send(
         raise ConfigError(f"{send.API_KEY_ENV} is not set: export your SendGrid API key first")
     campaign_id = plan.campaign_id
     if not plan.started:
-        store.ledger_freeze_segment(db, campaign_id, plan.campaign.segment)
-    store.set_durable(db)  # a claim must survive power loss too, not only a crash
+        ledger_db.ledger_freeze_segment(db, campaign_id, plan.campaign.segment)
+    set_durable(db)  # a claim must survive power loss too, not only a crash
     bodies = MessageBodies(plan.prepared, _targets_reader(db, plan.prepared))
     before, started = _ledger_snapshot(db, campaign_id), time.monotonic()
     try:
@@ -856,14 +866,14 @@ def run_send(
             summary,
         ) from None
     finally:
-        store.campaign_send_finished(db, campaign_id)
+        ledger_db.campaign_send_finished(db, campaign_id)
 
 
 def _ledger_snapshot(db: Database, campaign_id: int) -> dict[str, int]:
     """Recipients per state, and how many of the sent were confirmed by SendGrid's events."""
-    counts = dict(store.ledger_counts(db, campaign_id))
-    reasons = dict(store.ledger_reasons(db, campaign_id, DeliveryState.SENT))
-    counts[CONFIRMED] = reasons.get(store.CONFIRMED_BY_EVENT, 0)
+    counts = dict(ledger_db.ledger_counts(db, campaign_id))
+    reasons = dict(ledger_db.ledger_reasons(db, campaign_id, DeliveryState.SENT))
+    counts[CONFIRMED] = reasons.get(ledger_db.CONFIRMED_BY_EVENT, 0)
     return counts
 
 
@@ -923,7 +933,7 @@ def dry_run(
             if messages >= total:
                 break
             chunk = candidates[start : start + send.MAX_BATCH]
-            people = [p for p in store.subscribers_by_ids(db, chunk) if _sendable(p)]
+            people = [p for p in subscribers_db.subscribers_by_ids(db, chunk) if _sendable(p)]
             summary.skipped += len(chunk) - len(people)
             people = people[: total - messages]
             if people:
@@ -938,13 +948,13 @@ def dry_run(
 def _dry_run_candidates(db: Database, plan: SendPlan, retry_unknown: bool) -> list[int]:
     """The recipients a real run would claim now, in the order it would claim them."""
     if not plan.started:
-        return store.segment_subscriber_ids(
+        return segments_db.segment_subscriber_ids(
             db, plan.campaign.segment, exclude_campaign_id=plan.campaign_id
         )
     states = [DeliveryState.PENDING]
     if retry_unknown:
         states += [DeliveryState.UNKNOWN, DeliveryState.IN_FLIGHT]
-    return store.ledger_ids(db, plan.campaign_id, states)
+    return ledger_db.ledger_ids(db, plan.campaign_id, states)
 
 
 def _sendable(person: Subscriber) -> bool:
@@ -1029,19 +1039,19 @@ def send_status(
     db: Database, campaigns_dir: Path, slug: str, *, list_state: str | None = None
 ) -> SendStatus:
     """The ledger counts, failure reasons and runs of a campaign (a draft has none)."""
-    record = store.campaign_record(db, slug)
+    record = campaigns_db.campaign_record(db, slug)
     if record is None:
         campaigns.find_campaign(campaigns_dir, slug)  # NotFoundError when there is no file either
         empty = {state.value: 0 for state in DeliveryState}
         return SendStatus(slug, "draft", None, None, empty, [], [], [])
-    listed = store.ledger_recipients(db, record.id, list_state) if list_state else []
+    listed = ledger_db.ledger_recipients(db, record.id, list_state) if list_state else []
     return SendStatus(
         slug=slug,
         status=record.status,
         started_at=record.send_started_at,
         finished_at=record.send_finished_at,
-        counts=store.ledger_counts(db, record.id),
-        failures=store.ledger_reasons(db, record.id, DeliveryState.FAILED),
-        runs=store.send_run_history(db, record.id),
+        counts=ledger_db.ledger_counts(db, record.id),
+        failures=ledger_db.ledger_reasons(db, record.id, DeliveryState.FAILED),
+        runs=ledger_db.send_run_history(db, record.id),
         listed=listed,
     )

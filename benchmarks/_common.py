@@ -64,7 +64,13 @@ def load_average() -> str:
 def start_fake_sendgrid(latency_ms: int) -> tuple[subprocess.Popen[str], str]:
     """The fake SendGrid in its own process, as SendGrid is elsewhere: (process, its host URL)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--latency-ms", str(latency_ms)],
+        [
+            sys.executable,
+            "-m",
+            "alerts.delivery.providers.sendgrid.standin",
+            "--latency-ms",
+            str(latency_ms),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

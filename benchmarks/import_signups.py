@@ -96,7 +96,7 @@ def load_roster(db: Path, cwd: Path) -> str:
         }
         which = f"the public files in {SHARED}"
     else:
-        from alerts.targets import sample_files
+        from alerts.targets.lookup import sample_files
 
         files, which = sample_files(), "the sample files (../shared/data is absent)"
     command = [sys.executable, "-m", "alerts", "--db", str(db), "targets", "load"]

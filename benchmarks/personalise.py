@@ -19,8 +19,10 @@ from _common import REPO, header, peak_rss_mib, workdir
 
 sys.path.insert(0, str(REPO))
 
-from alerts import campaigns, pipeline, render
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.db import open_db
+from alerts.email import compile as render
 from alerts.models import Confidence, Member, SiteSettings, Subscriber, Targets
 
 SITE = SiteSettings(

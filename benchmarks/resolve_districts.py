@@ -21,8 +21,9 @@ from pathlib import Path
 
 from _common import REPO, header, peak_rss_mib, workdir
 
-from alerts import db as store
-from alerts import targets
+from alerts.db import Database, open_db, write_transaction
+from alerts.db import districts as districts_db
+from alerts.targets import lookup as targets
 
 SHARED = REPO.parent / "shared" / "data"
 BASELINE_SLICE = 20_000
@@ -71,11 +72,11 @@ def fake_subscribers(count: int, rows: list[tuple[str, str]]):
         }
 
 
-def prepare(path: Path, count: int, fresh: bool) -> store.Database:
+def prepare(path: Path, count: int, fresh: bool) -> Database:
     if fresh:
         for old in path.parent.glob(path.name + "*"):
             old.unlink()
-    database = store.open_db(path)
+    database = open_db(path)
     if database["subscribers"].count != count:
         database["subscribers"].delete_where()
         started = time.perf_counter()
@@ -91,7 +92,7 @@ def prepare(path: Path, count: int, fresh: bool) -> store.Database:
     return database
 
 
-def forget_districts(database: store.Database) -> None:
+def forget_districts(database: Database) -> None:
     database.execute(
         "UPDATE subscribers SET cd_state = NULL, cd_district = NULL,"
         " cd_confidence = 'unknown', cd_flags = NULL"
@@ -107,16 +108,18 @@ def timed_run(label: str, action) -> tuple[float, float, object]:
     return wall, cpu, result
 
 
-def naive_baseline(database: store.Database, count: int) -> float:
+def naive_baseline(database: Database, count: int) -> float:
     """One lookup and one UPDATE per subscriber, in Python, on the first `count` rows."""
     table = database["subscribers"]
     rows = database.execute(
         "SELECT id, zip, state FROM subscribers ORDER BY id LIMIT ?", [count]
     ).fetchall()
     started = time.perf_counter()
-    with store.write_transaction(database):
+    with write_transaction(database):
         for subscriber_id, zip_code, state in rows:
-            home, district, confidence, flags = store.resolve_zip(database, zip_code or "", state)
+            home, district, confidence, flags = districts_db.resolve_zip(
+                database, zip_code or "", state
+            )
             table.update(
                 subscriber_id,
                 {"cd_state": home, "cd_district": district, "cd_confidence": confidence,
@@ -125,7 +128,7 @@ def naive_baseline(database: store.Database, count: int) -> float:
     return time.perf_counter() - started
 
 
-def lookup_latencies(database: store.Database, rows: list[tuple[str, str]]) -> list[float]:
+def lookup_latencies(database: Database, rows: list[tuple[str, str]]) -> list[float]:
     rnd = random.Random(5)
     sample = [rnd.choice(rows) for _ in range(LOOKUPS)]
     latencies = []
@@ -153,16 +156,16 @@ def main() -> int:
     forget_districts(database)
     full_wall, full_cpu, _ = timed_run(
         f"resolve_districts, {count:,} subscribers, all changed",
-        lambda: store.resolve_districts(database),
+        lambda: districts_db.resolve_districts(database),
     )
     timed_run(
         f"resolve_districts, {count:,} subscribers, none changed",
-        lambda: store.resolve_districts(database),
+        lambda: districts_db.resolve_districts(database),
     )
     database.execute("CREATE TEMP TABLE bench_ids (id INTEGER PRIMARY KEY)")
     database.execute("INSERT INTO bench_ids SELECT id FROM subscribers WHERE id % 100 = 0")
     database.execute("UPDATE subscribers SET cd_flags = 'stale' WHERE id % 100 = 0")
-    timed_run("resolve_districts, 1% of ids (import)", lambda: store.resolve_districts(
+    timed_run("resolve_districts, 1% of ids (import)", lambda: districts_db.resolve_districts(
         database, "bench_ids"))  # fmt: skip
 
     forget_districts(database)

@@ -33,12 +33,17 @@ from _common import header, load_average, peak_rss_mib, start_fake_sendgrid, wor
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
-from alerts import campaigns, pipeline, targets
-from alerts import db as store
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.config import Config, data_file
 from alerts.db import Database, open_db, utc_now
-from alerts.fake_sendgrid import stats as fake_stats
+from alerts.db import districts as districts_db
+from alerts.db import ledger as ledger_db
+from alerts.db import segments as segments_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery.providers.sendgrid.standin import stats as fake_stats
 from alerts.models import Subscriber
+from alerts.targets import lookup as targets
 
 SLUG = "end-qualified-immunity-act"
 NAIVE_SLUG = "naive-slice"
@@ -87,7 +92,7 @@ def make_project(folder: Path, recipients: int) -> Path:
         batch_size=5000,
     )
     db.conn.commit()
-    store.resolve_districts(db)
+    districts_db.resolve_districts(db)
     db.conn.commit()
     db.close()
     return folder / "subscribers.db"
@@ -134,13 +139,13 @@ def run_naive(folder: Path, host: str, count: int) -> float:
     )
     client = SendGridAPIClient(api_key=API_KEY, host=host)
     client.client.timeout = 60
-    ids = store.segment_subscriber_ids(db, None)[:count]
-    store.ledger_freeze(db, prepared.campaign_id, ids)
+    ids = segments_db.segment_subscriber_ids(db, None)[:count]
+    ledger_db.ledger_freeze(db, prepared.campaign_id, ids)
     started = time.perf_counter()
     for subscriber_id in ids:
-        _send_one(db, client, prepared, store.get_subscriber(db, subscriber_id))
+        _send_one(db, client, prepared, subscribers_db.get_subscriber(db, subscriber_id))
     seconds = time.perf_counter() - started
-    assert store.ledger_counts(db, prepared.campaign_id)["sent"] == count
+    assert ledger_db.ledger_counts(db, prepared.campaign_id)["sent"] == count
     db.close()
     return seconds
 
@@ -158,8 +163,10 @@ def _send_one(
         html_content=message.html,
     )
     response = client.send(mail)
-    store.ledger_claim(db, prepared.campaign_id, 1)
-    store.ledger_record(db, prepared.campaign_id, sent=[(sid, response.headers["X-Message-Id"])])
+    ledger_db.ledger_claim(db, prepared.campaign_id, 1)
+    ledger_db.ledger_record(
+        db, prepared.campaign_id, sent=[(sid, response.headers["X-Message-Id"])]
+    )
 
 
 def main() -> None:

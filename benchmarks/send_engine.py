@@ -24,11 +24,12 @@ from _common import header, load_average, peak_rss_mib, start_fake_sendgrid, wor
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Mail
 
-from alerts import db as store
 from alerts.db import Database, open_db, utc_now
-from alerts.links import Token, TokenKind, make_token, token_key
+from alerts.db import ledger as ledger_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery.engine import SendSettings, message_body, personalization, send_campaign
+from alerts.email.links import Token, TokenKind, make_token, token_key
 from alerts.models import Subscriber
-from alerts.send import SendSettings, message_body, personalization, send_campaign
 
 BASE_URL = "https://act.example.org"
 KEY = token_key("benchmark-secret")
@@ -110,7 +111,7 @@ def run_engine(db: Database, campaign: int, recipients: int, host: str) -> tuple
     """(seconds to freeze the ledger, seconds to send), sent count checked."""
     started = time.perf_counter()
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id LIMIT ?", [recipients])]
-    store.ledger_freeze(db, campaign, ids)
+    ledger_db.ledger_freeze(db, campaign, ids)
     frozen = time.perf_counter()
     settings = SendSettings(api_key="SG.bench", host=host, timeout=60)
     summary = send_campaign(db, campaign, builder(campaign), settings)
@@ -121,11 +122,11 @@ def run_engine(db: Database, campaign: int, recipients: int, host: str) -> tuple
 def run_naive(db: Database, campaign: int, count: int, host: str) -> float:
     """One Mail per recipient, one request after another; the ledger row updated after each."""
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id LIMIT ?", [count])]
-    store.ledger_freeze(db, campaign, ids)
+    ledger_db.ledger_freeze(db, campaign, ids)
     client = SendGridAPIClient(api_key="SG.bench", host=host)
     client.client.timeout = 60
     started = time.perf_counter()
-    for person in [store.get_subscriber(db, i) for i in ids]:
+    for person in [subscribers_db.get_subscriber(db, i) for i in ids]:
         links = links_for(campaign, person)
         subs = {"-first-": person.first_name or "friend", "-member-": "Rep. Example", **links}
         html, text, subject = HTML, TEXT, "-first-, one letter can end qualified immunity"
@@ -140,8 +141,8 @@ def run_naive(db: Database, campaign: int, count: int, host: str) -> float:
         )
         response = client.send(mail)
         message_id = response.headers["X-Message-Id"]
-        store.ledger_claim(db, campaign, 1)
-        store.ledger_record(db, campaign, sent=[(int(person.id or 0), message_id)])
+        ledger_db.ledger_claim(db, campaign, 1)
+        ledger_db.ledger_record(db, campaign, sent=[(int(person.id or 0), message_id)])
     return time.perf_counter() - started
 
 

@@ -33,7 +33,7 @@ from _common import header, workdir
 
 from alerts.config import Config, new_secret
 from alerts.db import open_db
-from alerts.links import Token, TokenKind, make_token, token_key
+from alerts.email.links import Token, TokenKind, make_token, token_key
 
 SUBSCRIBERS = 20_000
 LINKS = 5

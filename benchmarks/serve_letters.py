@@ -26,12 +26,13 @@ from pathlib import Path
 from _common import header, workdir
 from serve_clicks import against_noop, report, write_load
 
-from alerts import campaigns
-from alerts import db as store
+from alerts.campaigns import files as campaigns
 from alerts.config import Config, new_secret
-from alerts.db import open_db, resolve_districts
-from alerts.links import Token, TokenKind, make_token, token_key
-from alerts.targets import load_roster, sample_files
+from alerts.db import campaigns as campaigns_db
+from alerts.db import open_db
+from alerts.db.districts import resolve_districts
+from alerts.email.links import Token, TokenKind, make_token, token_key
+from alerts.targets.lookup import load_roster, sample_files
 
 SUBSCRIBERS = 20_000
 # ZIP codes of the sample roster with exactly one House district, and their states.
@@ -89,7 +90,7 @@ def seed(folder: Path) -> list[str]:
     with db.conn:
         resolve_districts(db)
     sha = campaigns.load_campaign(path).source_sha256
-    campaign_id = store.register_campaign(db, "bench", "action", "Bench", sha)
+    campaign_id = campaigns_db.register_campaign(db, "bench", "action", "Bench", sha)
     db.conn.commit()
     db.close()
     key = token_key(Config.load(folder / "alerts.toml").require("secret"))

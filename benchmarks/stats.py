@@ -32,8 +32,9 @@ from pathlib import Path
 
 from _common import header, workdir
 
-from alerts import db as store
-from alerts.stats import all_campaigns, campaign_stats, report_html
+from alerts.db import Database, meta_set, open_db
+from alerts.db import stats as stats_db
+from alerts.reports.figures import all_campaigns, campaign_stats, report_html
 
 DATA_VERSION = "3"
 BIG_RECIPIENTS = 1_000_000
@@ -201,9 +202,9 @@ def build(path: Path, campaigns: int, list_size: int, exact_events: int | None) 
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
     rng = random.Random(7)
-    db = store.open_db(path)
+    db = open_db(path)
     conn = db.conn
-    with store.stats_summaries_paused(db):
+    with stats_db.stats_summaries_paused(db):
         with conn:
             states = add_subscribers(conn, list_size, rng)
         for number in range(1, campaigns + 1):
@@ -214,7 +215,7 @@ def build(path: Path, campaigns: int, list_size: int, exact_events: int | None) 
                 if exact_events is not None:
                     extra = top_up_opens(rng, events, exact_events - len(events))
                     conn.executemany(EVENT_SQL, extra)
-        store.meta_set(db, "benchmark_data", DATA_VERSION)
+        meta_set(db, "benchmark_data", DATA_VERSION)
         conn.commit()
     conn.execute("ANALYZE")
     db.close()
@@ -325,7 +326,7 @@ def median_time(fn: Callable[[], object], runs: int = 3) -> tuple[float, object]
     return statistics.median(times), result
 
 
-def check_big(db: store.Database, naive: dict[str, object]) -> None:
+def check_big(db: Database, naive: dict[str, object]) -> None:
     """The summaries and the straightforward queries must give the same figures."""
     report = campaign_stats(db, "campaign-1")
     kinds = {kind: (hp, he, me, p) for kind, hp, he, me, p in naive["kinds"]}  # type: ignore[misc]
@@ -341,7 +342,7 @@ def check_big(db: store.Database, naive: dict[str, object]) -> None:
 
 def measure_big(fresh: bool) -> None:
     path = dataset("one-campaign", 1, BIG_RECIPIENTS, BIG_EVENTS, fresh)
-    db = store.open_db(path)
+    db = open_db(path)
     events = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     recipients = db.execute("SELECT COUNT(*) FROM send_ledger").fetchone()[0]
     print(f"\n## One campaign: {recipients:,} recipients, {events:,} events")
@@ -361,7 +362,7 @@ def measure_big(fresh: bool) -> None:
 
 def measure_overview(fresh: bool) -> None:
     path = dataset("all-campaigns", CAMPAIGNS, LIST_SIZE, None, fresh)
-    db = store.open_db(path)
+    db = open_db(path)
     events = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
     ledger = db.execute("SELECT COUNT(*) FROM send_ledger").fetchone()[0]
     print(f"\n## All campaigns: {CAMPAIGNS} campaigns, {ledger:,} ledger rows, {events:,} events")
@@ -380,7 +381,7 @@ def measure_overview(fresh: bool) -> None:
     db.close()
 
 
-def measure_inserts(db: store.Database, count: int = 20_000) -> None:
+def measure_inserts(db: Database, count: int = 20_000) -> None:
     """Cost of recording a click, one INSERT per event as the server does, with and without
     the summary triggers; each run is rolled back so the data stays as generated."""
     rng = random.Random(11)
@@ -394,7 +395,7 @@ def measure_inserts(db: store.Database, count: int = 20_000) -> None:
         conn = db.conn
         conn.execute("BEGIN IMMEDIATE")
         if not triggers:
-            for trigger in store.STATS_TRIGGERS:
+            for trigger in stats_db.STATS_TRIGGERS:
                 conn.execute(f"DROP TRIGGER {trigger}")
         start = time.perf_counter()
         for row in clicks:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from alerts import db as store
 from alerts.config import data_file
-from alerts.db import Database
-from alerts.fake_sendgrid import Delivery, FakeSendGrid
+from alerts.db import Database, open_db
+from alerts.db import campaigns as campaigns_db
+from alerts.db import ledger as ledger_db
+from alerts.delivery.providers.sendgrid.standin import Delivery, FakeSendGrid
 
 ACTION = "end-qualified-immunity-act"
 UPDATE = "progress-report"
@@ -60,17 +61,17 @@ def use_fake(monkeypatch: pytest.MonkeyPatch, fake: FakeSendGrid, **settings: st
 
 
 def project_db(project: Path) -> Database:
-    return store.open_db(project / "subscribers.db")
+    return open_db(project / "subscribers.db")
 
 
 def ledger(project: Path, slug: str) -> dict[str, int]:
     """The campaign's non-zero ledger counts ({} when it was never frozen)."""
     db = project_db(project)
     try:
-        record = store.campaign_record(db, slug)
+        record = campaigns_db.campaign_record(db, slug)
         if record is None:
             return {}
-        return {k: v for k, v in store.ledger_counts(db, record.id).items() if v}
+        return {k: v for k, v in ledger_db.ledger_counts(db, record.id).items() if v}
     finally:
         db.close()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts import campaigns
-from alerts import db as store
+from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
+from alerts.db import segments as segments_db
 from alerts.errors import CampaignError, NotFoundError
 from alerts.models import (
     AllOf,
@@ -416,8 +416,8 @@ def people(db):
 def selected(db, tmp_path, people, rule: str) -> set[str]:
     ids, _ = people
     segment = segment_of(tmp_path, rule)
-    found = store.segment_subscriber_ids(db, segment, now=NOW)
-    assert store.segment_count(db, segment, now=NOW) == len(found)
+    found = segments_db.segment_subscriber_ids(db, segment, now=NOW)
+    assert segments_db.segment_count(db, segment, now=NOW) == len(found)
     return {name for name, sid in ids.items() if sid in found}
 
 
@@ -451,7 +451,9 @@ def test_segment_selects(db, tmp_path, people, rule, expected):
 def test_segment_can_leave_out_the_campaign_being_sent(db, tmp_path, people):
     _, sent = people
     segment = segment_of(tmp_path, "  opened: {last_campaigns: 1}\n")
-    found = store.segment_subscriber_ids(db, segment, now=NOW, exclude_campaign_id=sent["new"])
+    found = segments_db.segment_subscriber_ids(
+        db, segment, now=NOW, exclude_campaign_id=sent["new"]
+    )
     assert found == []  # the last campaign before "new" is "mid", opened only by a machine
 
 

@@ -205,7 +205,7 @@ def test_preview_for_a_real_subscriber(cli, project):
     text = cli("preview", ACTION, "--email", "zoe@example.org", "--text").output
     assert "Subject: <Zoë>, ask your representative to end qualified immunity" in text
     assert "To: zoe@example.org" in text
-    from alerts.links import read_token, token_key
+    from alerts.email.links import read_token, token_key
 
     secret = re.search(r'(?m)^secret = "(.*)"$', (project / "alerts.toml").read_text()).group(1)
     token = re.search(r"/u/([\w-]+)>", text).group(1)

@@ -33,13 +33,21 @@ from send_helpers import (
     use_fake,
 )
 
-from alerts import db as store
-from alerts import targets
 from alerts.cli import send as send_cli
 from alerts.config import Config
-from alerts.fake_sendgrid import FakeSendGrid, Fault, control, iter_store, webhook_events
-from alerts.fake_sendgrid import stats as fake_stats
-from alerts.links import TokenKind, read_token, token_key
+from alerts.db import campaigns as campaigns_db
+from alerts.db import ledger as ledger_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery.providers.sendgrid.standin import (
+    FakeSendGrid,
+    Fault,
+    control,
+    iter_store,
+    webhook_events,
+)
+from alerts.delivery.providers.sendgrid.standin import stats as fake_stats
+from alerts.email.links import TokenKind, read_token, token_key
+from alerts.targets import lookup as targets
 
 SUMMARY_KEYS = ["sent", "failed", "unknown", "skipped", "seconds"]
 PEOPLE = 12
@@ -69,7 +77,7 @@ def summary_of(result: Any) -> dict[str, Any]:
 def started(project: Path, slug: str) -> bool:
     db = project_db(project)
     try:
-        record = store.campaign_record(db, slug)
+        record = campaigns_db.campaign_record(db, slug)
         return bool(record and record.send_started_at)
     finally:
         db.close()
@@ -178,10 +186,10 @@ def test_each_recipient_gets_one_message_personalised_and_escaped(cli, crowd, fa
     config = Config.load(crowd / "alerts.toml")
     key = token_key(config.require("secret"))
     db = project_db(crowd)
-    record = store.campaign_record(db, ACTION)
+    record = campaigns_db.campaign_record(db, ACTION)
     assert record is not None
     for address, (message,) in got.items():
-        subscriber = store.find_subscriber(db, address)
+        subscriber = subscribers_db.find_subscriber(db, address)
         assert subscriber is not None and subscriber.id is not None
         assert message.custom_args == {
             "alerts_campaign": str(record.id),
@@ -333,7 +341,7 @@ def test_a_dry_run_to_a_folder_writes_one_eml_file_per_recipient(cli, crowd, fak
     files = sorted((crowd / "outbox").glob("*.eml"))
     assert len(files) == PEOPLE
     db = project_db(crowd)
-    sam = store.find_subscriber(db, email_of(1))
+    sam = subscribers_db.find_subscriber(db, email_of(1))
     db.close()
     assert sam is not None
     raw = (crowd / "outbox" / f"{UPDATE}-{sam.id}.eml").read_bytes()
@@ -419,9 +427,9 @@ def test_a_rerun_with_nothing_pending_still_settles_what_a_dead_run_left_out(
 ):
     cli("send", UPDATE, "--yes", "--limit", str(PEOPLE - 4))
     db = project_db(crowd)
-    record = store.campaign_record(db, UPDATE)
+    record = campaigns_db.campaign_record(db, UPDATE)
     assert record is not None
-    store.ledger_claim(db, record.id, 4)  # a run that died with these requests out
+    ledger_db.ledger_claim(db, record.id, 4)  # a run that died with these requests out
     db.close()
     result = cli("send", UPDATE, "--yes", "--format", "json")
     assert "Nothing to send" in result.stderr and summary_of(result)["unknown"] == 4
@@ -533,10 +541,10 @@ def test_status_of_a_draft_and_of_nothing(cli, crowd):
 def test_a_subscriber_who_unsubscribes_before_their_turn_is_skipped(cli, crowd, fake):
     cli("send", UPDATE, "--yes", "--limit", "4")
     db = project_db(crowd)
-    record = store.campaign_record(db, UPDATE)
+    record = campaigns_db.campaign_record(db, UPDATE)
     assert record is not None
-    last = store.ledger_ids(db, record.id, ["pending"])[-1]
-    address = str(store.get_subscriber(db, last).email)
+    last = ledger_db.ledger_ids(db, record.id, ["pending"])[-1]
+    address = str(subscribers_db.get_subscriber(db, last).email)
     db.close()
     cli("subscribers", "unsubscribe", address)
     summary = summary_of(cli("send", UPDATE, "--yes", "--format", "json"))
@@ -595,7 +603,7 @@ def test_kill_9_mid_send_then_rerun_sends_nobody_twice(cli, project, tmp_path, m
     store_file = tmp_path / "delivered.jsonl"
     port = free_port()
     fake = subprocess.Popen(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(port),
+        [sys.executable, "-m", "alerts.delivery.providers.sendgrid.standin", "--port", str(port),
          "--store", str(store_file), "--latency-ms", "400"],
         stdout=subprocess.PIPE,
         text=True,
@@ -614,9 +622,9 @@ def test_kill_9_mid_send_then_rerun_sends_nobody_twice(cli, project, tmp_path, m
         sender.kill()
         sender.wait()
         db = project_db(project)
-        record = store.campaign_record(db, UPDATE)
+        record = campaigns_db.campaign_record(db, UPDATE)
         assert record is not None
-        out_at_kill = set(store.ledger_ids(db, record.id, ["in_flight"]))
+        out_at_kill = set(ledger_db.ledger_ids(db, record.id, ["in_flight"]))
         db.close()
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -650,7 +658,7 @@ def test_kill_9_mid_send_then_rerun_sends_nobody_twice(cli, project, tmp_path, m
 def _ids_of(project: Path, emails: Any) -> set[int]:
     db = project_db(project)
     try:
-        return {s.id for e in emails if (s := store.find_subscriber(db, e)) and s.id}
+        return {s.id for e in emails if (s := subscribers_db.find_subscriber(db, e)) and s.id}
     finally:
         db.close()
 
@@ -658,7 +666,7 @@ def _ids_of(project: Path, emails: Any) -> set[int]:
 def _emails(project: Path, ids: set[int]) -> set[str]:
     db = project_db(project)
     try:
-        return {str(s.email) for s in store.subscribers_by_ids(db, sorted(ids))}
+        return {str(s.email) for s in subscribers_db.subscribers_by_ids(db, sorted(ids))}
     finally:
         db.close()
 
@@ -666,10 +674,10 @@ def _emails(project: Path, ids: set[int]) -> set[str]:
 def _states(project: Path, slug: str) -> dict[str, set[int]]:
     db = project_db(project)
     try:
-        record = store.campaign_record(db, slug)
+        record = campaigns_db.campaign_record(db, slug)
         assert record is not None
         return {
-            state: set(store.ledger_ids(db, record.id, [state]))
+            state: set(ledger_db.ledger_ids(db, record.id, [state]))
             for state in ("pending", "in_flight", "sent", "unknown")
         }
     finally:

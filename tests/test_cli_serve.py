@@ -12,7 +12,7 @@ from conftest import free_port
 from tracking_helpers import LINK_URL, live_server, payload, rows, seed_file, sg_event, token
 
 from alerts.config import Config
-from alerts.links import TokenKind
+from alerts.email.links import TokenKind
 
 
 @pytest.fixture

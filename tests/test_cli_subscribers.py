@@ -182,7 +182,7 @@ def test_show(imported, cli):
 
 
 def test_show_says_where_their_letters_go(tmp_path, cli, monkeypatch):
-    from alerts import targets
+    from alerts.targets import lookup as targets
 
     monkeypatch.chdir(tmp_path)
     files = targets.sample_files()

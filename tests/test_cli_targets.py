@@ -6,7 +6,7 @@ import shutil
 import pytest
 import yaml
 
-from alerts.targets import JSON_KEYS, sample_files
+from alerts.targets.lookup import JSON_KEYS, sample_files
 
 SAMPLES = sample_files()
 SAMPLE_ARGS = [

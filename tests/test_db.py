@@ -2,8 +2,9 @@ import sqlite3
 
 import pytest
 
-from alerts import db as dbmod
-from alerts.db import MIGRATIONS, apply_migrations, open_db
+from alerts.db import migrations as migrations_db
+from alerts.db import open_db
+from alerts.db.migrations import MIGRATIONS, apply_migrations
 from alerts.errors import InputFileError
 
 
@@ -28,7 +29,7 @@ def test_reopening_applies_nothing_twice(tmp_path):
 def test_old_database_upgrades_itself(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
     first = min(MIGRATIONS)
-    monkeypatch.setattr(dbmod, "MIGRATIONS", {first: MIGRATIONS[first]})
+    monkeypatch.setattr(migrations_db, "MIGRATIONS", {first: MIGRATIONS[first]})
     old = open_db(path)
     old.execute(
         "INSERT INTO subscribers (email, created_at, updated_at) VALUES ('a@b.org', 'x', 'x')"
@@ -51,7 +52,7 @@ def test_failed_migration_leaves_database_as_it_was(tmp_path, monkeypatch):
         database.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(dbmod.MIGRATIONS, 999, broken)
+    monkeypatch.setitem(migrations_db.MIGRATIONS, 999, broken)
     with pytest.raises(RuntimeError):
         open_db(path)
     monkeypatch.undo()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts import db as store
-from alerts import targets
-from alerts.db import _SEAT_IS_EMPTY, FACTS_SQL, _flag_sql, _key_columns_sql
+from alerts.db import districts as districts_db
+from alerts.db.districts import _SEAT_IS_EMPTY, FACTS_SQL, _flag_sql, _key_columns_sql
+from alerts.targets import lookup as targets
 
 REFERENCE_FACTS_SQL = f"""
 WITH own AS MATERIALIZED (
@@ -137,4 +137,4 @@ def test_reference_and_set_based_agree_on_every_zip_of_the_public_map(db, shared
 def test_the_reference_is_not_the_same_query():
     # Guards against the comparison above comparing a query with itself.
     assert "known_states" in FACTS_SQL and "known_states" not in REFERENCE_FACTS_SQL
-    assert store.FACTS_SQL is FACTS_SQL
+    assert districts_db.FACTS_SQL is FACTS_SQL

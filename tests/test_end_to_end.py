@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from alerts import fake_sendgrid
 from alerts.config import data_file
-from alerts.targets import sample_files
+from alerts.delivery.providers.sendgrid import standin as fake_sendgrid
+from alerts.targets.lookup import sample_files
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,8 @@ def sent(tmp_path_factory: pytest.TempPathFactory):
     )  # fmt: skip
 
     sink = project.start(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(project.sink_port),
+        [sys.executable, "-m", "alerts.delivery.providers.sendgrid.standin",
+         "--port", str(project.sink_port),
          "--store", "sink.jsonl", "--api-key", "SG.end-to-end"],
         "sink.log",
     )  # fmt: skip

@@ -15,7 +15,7 @@ from conftest import free_port
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 
-from alerts.fake_sendgrid import (
+from alerts.delivery.providers.sendgrid.standin import (
     FakeSendGrid,
     Fault,
     control,
@@ -414,7 +414,15 @@ def standalone(tmp_path: Any) -> Any:
     port = free_port()
     store = tmp_path / "delivered.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(port), "--store", str(store)],
+        [
+            sys.executable,
+            "-m",
+            "alerts.delivery.providers.sendgrid.standin",
+            "--port",
+            str(port),
+            "--store",
+            str(store),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -10,12 +10,14 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from alerts import db as store
-from alerts import importer
+from alerts.db import campaigns as campaigns_db
+from alerts.db import districts as districts_db
+from alerts.db import imports as imports_db
 from alerts.db import open_db
 from alerts.errors import AlertsError, ImportFileError, LookupFailed, NotFoundError
-from alerts.importer import InvalidValue
 from alerts.models import SubscriberFilter
+from alerts.subscribers import importing as importer
+from alerts.subscribers.importing import InvalidValue
 
 EVERYONE = SubscriberFilter()
 
@@ -472,7 +474,7 @@ def test_only_changed_existing_people_are_resolved_again(db, tmp_path):
 
 
 def test_districts_set_on_insert_are_those_a_full_resolution_gives(db, tmp_path):
-    from alerts import targets
+    from alerts.targets import lookup as targets
 
     files = targets.sample_files()
     targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
@@ -496,7 +498,7 @@ def test_districts_set_on_insert_are_those_a_full_resolution_gives(db, tmp_path)
     before = db.execute(
         "SELECT email, cd_state, cd_district, cd_confidence, cd_flags FROM subscribers ORDER BY id"
     ).fetchall()
-    assert store.resolve_districts(db) == 0
+    assert districts_db.resolve_districts(db) == 0
     after = db.execute(
         "SELECT email, cd_state, cd_district, cd_confidence, cd_flags FROM subscribers ORDER BY id"
     ).fetchall()
@@ -519,7 +521,7 @@ def test_several_files_are_one_transaction_with_a_run_each(db, tmp_path):
         dict(added=1, updated=1, unchanged=0, rejected=0, suppressed=0),
     ]
     assert counts(report) == dict(added=2, updated=1, unchanged=0, rejected=1, suppressed=0)
-    runs = store.import_runs(db)
+    runs = imports_db.import_runs(db)
     assert [r["file_name"] for r in runs] == ["two.csv", "one.csv"]
     assert runs[1]["sha256"] == hashlib.sha256(one.read_bytes()).hexdigest()
     assert (runs[1]["rows"], runs[1]["rejected"], runs[1]["added"]) == (2, 1, 1)
@@ -566,14 +568,14 @@ def test_interrupt_mid_file_leaves_the_database_as_it_was(db, tmp_path):
 def test_failure_after_a_merged_file_rolls_back_every_file(db, tmp_path, monkeypatch):
     one = write(tmp_path / "one.csv", "email\na@example.org\n")
     two = write(tmp_path / "two.csv", "email\nb@example.org\n")
-    finished = store.import_run_finish
+    finished = imports_db.import_run_finish
 
     def fail_on_second(db_, run_id, *args):
         finished(db_, run_id, *args)
         if run_id == 2:
             raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "import_run_finish", fail_on_second)
+    monkeypatch.setattr(imports_db, "import_run_finish", fail_on_second)
     with pytest.raises(RuntimeError):
         run(db, one, two)
     assert importer.count_subscribers(db, EVERYONE)["total"] == 0
@@ -799,7 +801,7 @@ def test_header_with_a_line_break_keeps_the_error_on_one_line(tmp_path):
 
 
 def test_import_resolves_districts_of_the_people_it_touches(db, tmp_path):
-    from alerts import targets
+    from alerts.targets import lookup as targets
 
     files = targets.sample_files()
     targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
@@ -832,7 +834,7 @@ def test_import_resolves_districts_of_the_people_it_touches(db, tmp_path):
 def test_forget_also_erases_what_events_and_the_ledger_say_about_them(db, tmp_path):
     run(db, write(tmp_path / "a.csv", "email\nbo@example.org\nkeep@example.org\n"))
     bo, keep = (people(db)[e].id for e in ("bo@example.org", "keep@example.org"))
-    campaign = store.register_campaign(db, "c", "update", "Subject", "sha")
+    campaign = campaigns_db.register_campaign(db, "c", "update", "Subject", "sha")
     for sid in (bo, keep):
         db.execute(
             "INSERT INTO events (campaign_id, subscriber_id, kind, at, user_agent, detail)"

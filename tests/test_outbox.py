@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts import outbox
+from alerts.email import outbox
 from alerts.errors import InputFileError
 from alerts.models import RenderedMessage
 

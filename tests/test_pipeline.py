@@ -6,9 +6,11 @@ import shutil
 
 import pytest
 
-from alerts import campaigns, pipeline, render
-from alerts import db as store
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.config import Config, ConfigError, bundled_dir
+from alerts.db import campaigns as campaigns_db
+from alerts.email import compile as render
 from alerts.errors import CampaignError
 from alerts.models import CampaignRecord, SiteSettings, Subscriber
 
@@ -28,29 +30,29 @@ def test_prepare_registers_campaign_and_links_idempotently(db):
     again = pipeline.prepare_campaign(db, compiled, secret="s", base_url=BASE + "/")
     assert (first.campaign_id, first.link_ids) == (again.campaign_id, again.link_ids)
     assert again.base_url == BASE
-    record = store.campaign_record(db, compiled.slug)
+    record = campaigns_db.campaign_record(db, compiled.slug)
     assert record is not None and record.kind == "action" and record.status == "draft"
     assert record.source_sha256 == compiled.source_sha256
-    assert store.campaign_record_by_id(db, first.campaign_id) == record
+    assert campaigns_db.campaign_record_by_id(db, first.campaign_id) == record
     rows = db.execute("SELECT id, url FROM links ORDER BY id").fetchall()
     assert [(i, u) for i, u in rows] == list(zip(first.link_ids, compiled.links, strict=True))
 
 
 def test_register_links_keeps_order_and_adds_new_ones(db):
-    cid = store.register_campaign(db, "c", "update", "S", "x")
-    assert store.register_campaign(db, "c", "update", "S2", "y") == cid
-    ids = store.register_links(db, cid, ["https://b.example", "https://a.example"])
-    more = store.register_links(
+    cid = campaigns_db.register_campaign(db, "c", "update", "S", "x")
+    assert campaigns_db.register_campaign(db, "c", "update", "S2", "y") == cid
+    ids = campaigns_db.register_links(db, cid, ["https://b.example", "https://a.example"])
+    more = campaigns_db.register_links(
         db, cid, ["https://a.example", "https://c.example", "https://b.example"]
     )
     assert more[0] == ids[1] and more[2] == ids[0] and more[1] not in ids
 
 
 def test_a_sent_campaign_row_is_not_rewritten(db):
-    cid = store.register_campaign(db, "c", "update", "Old subject", "x")
+    cid = campaigns_db.register_campaign(db, "c", "update", "Old subject", "x")
     db.execute("UPDATE campaigns SET send_started_at = '2025-01-01T00:00:00Z' WHERE id = ?", [cid])
-    assert store.register_campaign(db, "c", "update", "New subject", "y") == cid
-    record = store.campaign_record(db, "c")
+    assert campaigns_db.register_campaign(db, "c", "update", "New subject", "y") == cid
+    record = campaigns_db.campaign_record(db, "c")
     assert record is not None and record.subject == "Old subject" and record.status == "sending"
 
 

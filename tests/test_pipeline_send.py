@@ -12,13 +12,23 @@ from typing import Any
 import pytest
 from send_helpers import ACTION, UPDATE, add_subscribers, load_sample_roster, use_fake
 
-from alerts import db as store
-from alerts import pipeline, render, targets
+from alerts import pipeline
 from alerts.config import Config
-from alerts.db import Database
+from alerts.db import Database, open_db, utc_now, write_transaction
+from alerts.db import campaigns as campaigns_db
+from alerts.db import ledger as ledger_db
+from alerts.db import segments as segments_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery.providers.sendgrid.standin import (
+    Accepted,
+    FakeSendGrid,
+    expand,
+    webhook_events,
+)
+from alerts.email import compile as render
 from alerts.errors import SendInterrupted
-from alerts.fake_sendgrid import Accepted, FakeSendGrid, expand, webhook_events
-from alerts.tracking import ingest_sendgrid_events
+from alerts.targets import lookup as targets
+from alerts.tracking.recording import ingest_sendgrid_events
 
 PEOPLE = 20
 
@@ -37,7 +47,7 @@ def setup(
     load_sample_roster(cli)
     add_subscribers(cli, project, PEOPLE)
     use_fake(monkeypatch, fake, batch_size="5", concurrency="2")
-    db = store.open_db(project / "subscribers.db")
+    db = open_db(project / "subscribers.db")
     yield db, Config.load(project / "alerts.toml")
     db.close()
 
@@ -51,7 +61,7 @@ def plan(setup: tuple[Database, Config], slug: str = ACTION, **options: Any) -> 
 
 
 def counts(db: Database, campaign_id: int) -> dict[str, int]:
-    return {k: v for k, v in store.ledger_counts(db, campaign_id).items() if v}
+    return {k: v for k, v in ledger_db.ledger_counts(db, campaign_id).items() if v}
 
 
 def test_the_first_run_freezes_the_segment_and_marks_the_send_started(setup, fake):
@@ -62,12 +72,12 @@ def test_the_first_run_freezes_the_segment_and_marks_the_send_started(setup, fak
     assert counts(db, first.campaign_id) == {}
     summary = pipeline.run_send(db, first, limit=7)
     assert summary.sent == 7
-    record = store.campaign_record(db, ACTION)
+    record = campaigns_db.campaign_record(db, ACTION)
     assert record is not None and record.send_started_at and not record.send_finished_at
     again = plan(setup)
     assert again.started and again.to_send(retry_unknown=False) == PEOPLE - 7
     pipeline.run_send(db, again)
-    record = store.campaign_record(db, ACTION)
+    record = campaigns_db.campaign_record(db, ACTION)
     assert record is not None and record.status == "sent"
     assert counts(db, first.campaign_id) == {"sent": PEOPLE}
 
@@ -75,7 +85,7 @@ def test_the_first_run_freezes_the_segment_and_marks_the_send_started(setup, fak
 def test_a_body_carries_compiled_content_and_each_recipients_substitutions(setup, fake):
     db, _ = setup
     ready = plan(setup)
-    people = store.subscribers_by_ids(db, store.segment_subscriber_ids(db, None)[:5])
+    people = subscribers_db.subscribers_by_ids(db, segments_db.segment_subscriber_ids(db, None)[:5])
     found = targets.targets_for_many(db, [p.id or 0 for p in people])
     body = pipeline.MessageBodies(ready.prepared, lambda batch: found)(people)
     compiled = ready.compiled
@@ -157,22 +167,24 @@ def test_someone_who_unsubscribes_mid_send_is_skipped(setup, fake):
 
     def unsubscribe_the_last_after_the_first_batch(done: int, total: int) -> None:
         if done and not last:
-            last.append(store.ledger_ids(db, ready.campaign_id, ["pending"])[-1])
-            store.set_subscriber_status(db, last[0], "unsubscribed", store.utc_now())
+            last.append(ledger_db.ledger_ids(db, ready.campaign_id, ["pending"])[-1])
+            subscribers_db.set_subscriber_status(db, last[0], "unsubscribed", utc_now())
             db.conn.commit()
 
     summary = pipeline.run_send(db, ready, progress=unsubscribe_the_last_after_the_first_batch)
     assert (summary.sent, summary.skipped) == (PEOPLE - 1, 1)
-    address = store.get_subscriber(db, last[0]).email
+    address = subscribers_db.get_subscriber(db, last[0]).email
     assert address not in {d.email for d in fake.deliveries()}
-    assert store.ledger_reasons(db, ready.campaign_id, "skipped") == [("status is unsubscribed", 1)]
+    assert ledger_db.ledger_reasons(db, ready.campaign_id, "skipped") == [
+        ("status is unsubscribed", 1)
+    ]
 
 
 def test_unknown_recipients_with_a_sendgrid_event_count_as_sent(setup, fake):
     db, _ = setup
     ready = plan(setup)
-    store.ledger_freeze_segment(db, ready.campaign_id, None)
-    claimed, _ = store.ledger_claim(db, ready.campaign_id, 5)  # a run that died with these out
+    ledger_db.ledger_freeze_segment(db, ready.campaign_id, None)
+    claimed, _ = ledger_db.ledger_claim(db, ready.campaign_id, 5)  # a run that died with these out
     body = pipeline.MessageBodies(ready.prepared, lambda b: targets.targets_for_many(db, []))
     accepted = Accepted("lost-answer", 0.0, body(claimed[:3]))  # SendGrid got three of them
     for item, person in zip(accepted.body["personalizations"], claimed, strict=False):
@@ -180,7 +192,7 @@ def test_unknown_recipients_with_a_sendgrid_event_count_as_sent(setup, fake):
             "alerts_campaign": str(ready.campaign_id),
             "alerts_recipient": str(person.id),
         }
-    with store.write_transaction(db):
+    with write_transaction(db):
         ingest_sendgrid_events(db, webhook_events(expand(accepted), "delivered"))
     summary = pipeline.run_send(db, plan(setup))
     assert (summary.sent, summary.unknown) == (PEOPLE - 5, 2)
@@ -197,8 +209,8 @@ def test_a_dry_run_touches_neither_the_ledger_nor_the_runs(setup, fake, tmp_path
     result = pipeline.dry_run(db, ready, outbox_path=tmp_path / "out.mbox", limit=8)
     assert (result.messages, result.summary.sent) == (8, 0)
     assert counts(db, ready.campaign_id) == {}
-    assert store.send_run_history(db, ready.campaign_id) == []
-    record = store.campaign_record(db, ACTION)
+    assert ledger_db.send_run_history(db, ready.campaign_id) == []
+    record = campaigns_db.campaign_record(db, ACTION)
     assert record is not None and record.send_started_at is None
     assert fake.requests == []
 
@@ -207,8 +219,8 @@ def test_a_dry_run_counts_who_would_be_skipped(setup, fake):
     db, _ = setup
     first = plan(setup)
     pipeline.run_send(db, first, limit=5)
-    pending = store.ledger_ids(db, first.campaign_id, ["pending"])
-    store.set_subscriber_status(db, pending[0], "unsubscribed", store.utc_now())
+    pending = ledger_db.ledger_ids(db, first.campaign_id, ["pending"])
+    subscribers_db.set_subscriber_status(db, pending[0], "unsubscribed", utc_now())
     db.conn.commit()
     result = pipeline.dry_run(db, plan(setup, dry_run=True))
     assert (result.messages, result.summary.skipped) == (PEOPLE - 6, 1)

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts import campaigns, pipeline, render
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
+from alerts.email import compile as render
 from alerts.errors import CampaignError
 from alerts.models import (
     PLACEHOLDER_RE,

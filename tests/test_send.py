@@ -16,20 +16,21 @@ from typing import Any
 import pytest
 from conftest import free_port
 
-from alerts import db as store
 from alerts.config import Config, ConfigError
-from alerts.db import Database, utc_now
-from alerts.errors import SendAuthError, SendBusy, SendError
-from alerts.fake_sendgrid import FakeSendGrid, Fault, iter_store
-from alerts.fake_sendgrid import stats as fake_stats
-from alerts.models import SendSummary, Subscriber
-from alerts.send import (
+from alerts.db import Database, open_db, utc_now
+from alerts.db import ledger as ledger_db
+from alerts.db import subscribers as subscribers_db
+from alerts.delivery.engine import (
     SendSettings,
     message_body,
     personalization,
     send_campaign,
     send_message,
 )
+from alerts.delivery.providers.sendgrid.standin import FakeSendGrid, Fault, iter_store
+from alerts.delivery.providers.sendgrid.standin import stats as fake_stats
+from alerts.errors import SendAuthError, SendBusy, SendError
+from alerts.models import SendSummary, Subscriber
 
 UNSUBSCRIBE = "https://act.example.org/u/"
 
@@ -78,7 +79,7 @@ def new_campaign(db: Database, people: int = 0, slug: str = "qi-update") -> int:
     db.conn.commit()
     campaign_id = db.execute("SELECT id FROM campaigns WHERE slug = ?", [slug]).fetchone()[0]
     if people:
-        store.ledger_freeze(db, campaign_id, add_people(db, people))
+        ledger_db.ledger_freeze(db, campaign_id, add_people(db, people))
     return campaign_id
 
 
@@ -104,7 +105,7 @@ def build(recipients: list[Subscriber]) -> dict[str, Any]:
 
 
 def states(db: Database, campaign_id: int) -> dict[str, int]:
-    return {k: v for k, v in store.ledger_counts(db, campaign_id).items() if v}
+    return {k: v for k, v in ledger_db.ledger_counts(db, campaign_id).items() if v}
 
 
 def delivered(fake: FakeSendGrid) -> Counter[str]:
@@ -135,7 +136,7 @@ def test_each_message_is_personalised_with_ids_only_in_custom_args(db, fake):
     campaign = new_campaign(db, 3)
     send_campaign(db, campaign, build, settings_for(fake.url))
     by_email = {d.email: d for d in fake.deliveries()}
-    person = store.find_subscriber(db, "person1@example.org")
+    person = subscribers_db.find_subscriber(db, "person1@example.org")
     message = by_email["person1@example.org"]
     assert message.subject == "News for First1"
     assert message.html == "<p>Hello First1</p>" and message.text == "Hello First1"
@@ -216,7 +217,7 @@ def test_progress_reports_up_to_the_total(db, fake):
 
 def test_people_who_unsubscribe_mid_send_are_skipped(db, fake):
     campaign = new_campaign(db, 300)
-    late = store.find_subscriber(db, "person250@example.org")
+    late = subscribers_db.find_subscriber(db, "person250@example.org")
     calls = []
 
     def build_and_unsubscribe(recipients: list[Subscriber]) -> dict[str, Any]:
@@ -231,7 +232,7 @@ def test_people_who_unsubscribe_mid_send_are_skipped(db, fake):
     )
     assert (summary.sent, summary.skipped) == (299, 1)
     assert "person250@example.org" not in delivered(fake)
-    assert store.ledger_reasons(db, campaign, "skipped") == [("status is unsubscribed", 1)]
+    assert ledger_db.ledger_reasons(db, campaign, "skipped") == [("status is unsubscribed", 1)]
 
 
 def test_one_address_twice_is_sent_once_and_never_twice_in_a_request(db, fake):
@@ -242,11 +243,11 @@ def test_one_address_twice_is_sent_once_and_never_twice_in_a_request(db, fake):
         db["subscribers"].insert({"email": email, "created_at": now, "updated_at": now})
     db.conn.commit()
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id").fetchall()]
-    store.ledger_freeze(db, campaign, ids)
+    ledger_db.ledger_freeze(db, campaign, ids)
     summary = send_campaign(db, campaign, build, settings_for(fake.url))
     assert (summary.sent, summary.skipped) == (2, 1)
     assert [r.status for r in fake.requests] == [202]
-    assert store.ledger_reasons(db, campaign, "skipped") == [
+    assert ledger_db.ledger_reasons(db, campaign, "skipped") == [
         (f"same address as subscriber {ids[0]}", 1)
     ]
 
@@ -337,10 +338,10 @@ def test_a_400_naming_one_address_fails_only_that_recipient(db, fake):
     assert (summary.sent, summary.failed) == (49, 1)
     assert "person17@example.org" not in delivered(fake)
     assert len(delivered(fake)) == 49
-    assert store.ledger_reasons(db, campaign) == [
+    assert ledger_db.ledger_reasons(db, campaign) == [
         ("SendGrid 400: Does not contain a valid address.", 1)
     ]
-    failed = store.ledger_recipients(db, campaign, "failed")
+    failed = ledger_db.ledger_recipients(db, campaign, "failed")
     assert [email for _, email, _ in failed] == ["person17@example.org"]
     assert [r.status for r in fake.requests] == [400, 202]
 
@@ -435,7 +436,7 @@ def test_a_timeout_marks_the_batch_unknown_and_it_is_not_resent(db, fake):
     campaign = new_campaign(db, 5)
     summary = send_campaign(db, campaign, build, settings_for(fake.url, timeout=0.5))
     assert (summary.sent, summary.unknown) == (0, 5)
-    assert store.ledger_reasons(db, campaign, "unknown") == [
+    assert ledger_db.ledger_reasons(db, campaign, "unknown") == [
         ("no answer from SendGrid within 0.5 s", 1 * 5)
     ]
     assert len(delivered(fake)) == 5  # SendGrid did take it: that is why it is not resent
@@ -462,18 +463,18 @@ def test_a_connection_dropped_unread_never_sends_twice(db, fake):
     counts = delivered(fake)
     assert set(counts.values()) == {1}  # at least the last batch went through, once
     assert summary.sent == len(counts) and summary.sent + summary.unknown == 2500
-    sent_rows = store.ledger_recipients(db, campaign, "sent")
+    sent_rows = ledger_db.ledger_recipients(db, campaign, "sent")
     assert {email for _, email, _ in sent_rows} == set(counts)
 
 
 def test_a_crashed_run_leaves_in_flight_rows_that_become_unknown(db, fake):
     campaign = new_campaign(db, 250)
-    claimed, _ = store.ledger_claim(db, campaign, 100)  # the crashed run's batch
+    claimed, _ = ledger_db.ledger_claim(db, campaign, 100)  # the crashed run's batch
     summary = send_campaign(db, campaign, build, settings_for(fake.url))
     assert (summary.sent, summary.unknown) == (150, 100)
     crashed = {p.email for p in claimed}
     assert crashed.isdisjoint(delivered(fake))
-    reasons = store.ledger_reasons(db, campaign, "unknown")
+    reasons = ledger_db.ledger_reasons(db, campaign, "unknown")
     assert reasons == [("a previous send stopped while its request was out", 100)]
     resent = send_campaign(db, campaign, build, settings_for(fake.url), retry_unknown=True)
     assert (resent.sent, resent.unknown) == (100, 0)
@@ -545,7 +546,7 @@ def test_a_rate_below_the_batch_size_makes_smaller_requests(db, fake):
 
 def test_a_second_live_process_on_the_same_campaign_is_refused(db, fake):
     campaign = new_campaign(db, 5)
-    store.send_run_begin(db, campaign, os.getpid(), socket.gethostname())
+    ledger_db.send_run_begin(db, campaign, os.getpid(), socket.gethostname())
     with pytest.raises(SendBusy, match=f"process {os.getpid()}"):
         send_campaign(db, campaign, build, settings_for(fake.url))
     assert fake.requests == []
@@ -554,7 +555,7 @@ def test_a_second_live_process_on_the_same_campaign_is_refused(db, fake):
 def test_a_run_whose_process_died_does_not_block(db, fake):
     campaign = new_campaign(db, 5)
     dead = _dead_pid()
-    store.send_run_begin(db, campaign, dead, socket.gethostname())
+    ledger_db.send_run_begin(db, campaign, dead, socket.gethostname())
     assert send_campaign(db, campaign, build, settings_for(fake.url)).sent == 5
     outcomes = db.execute("SELECT pid, outcome FROM send_runs ORDER BY id").fetchall()
     assert [tuple(o) for o in outcomes] == [(dead, "crashed"), (os.getpid(), "completed")]
@@ -646,12 +647,14 @@ def test_freezing_again_keeps_states_and_skips_the_unsubscribed(db):
     ids = add_people(db, 10)
     db.execute("UPDATE subscribers SET status = 'bounced' WHERE id = ?", [ids[0]])
     db.conn.commit()
-    assert store.ledger_freeze(db, campaign, ids) == 9
-    store.ledger_claim(db, campaign, 3)
-    assert store.ledger_freeze(db, campaign, ids) == 0
+    assert ledger_db.ledger_freeze(db, campaign, ids) == 9
+    ledger_db.ledger_claim(db, campaign, 3)
+    assert ledger_db.ledger_freeze(db, campaign, ids) == 0
     assert states(db, campaign) == {"in_flight": 3, "pending": 6}
     more = add_people(db, 2, start=10)
-    added = store.ledger_freeze_query(db, campaign, "SELECT id FROM subscribers WHERE id > ?", [10])
+    added = ledger_db.ledger_freeze_query(
+        db, campaign, "SELECT id FROM subscribers WHERE id > ?", [10]
+    )
     assert added == 2 and len(more) == 12
 
 
@@ -659,7 +662,7 @@ def test_campaign_status_counts_every_state(db, fake):
     campaign = new_campaign(db, 4)
     fake.inject(Fault("bad_address", address="person2@example.org"))
     send_campaign(db, campaign, build, settings_for(fake.url))
-    counts = store.ledger_counts(db, campaign)
+    counts = ledger_db.ledger_counts(db, campaign)
     assert counts == {
         "pending": 0,
         "in_flight": 0,
@@ -672,7 +675,7 @@ def test_campaign_status_counts_every_state(db, fake):
 
 def _people(db: Database, count: int) -> list[Subscriber]:
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id LIMIT ?", [count])]
-    return [store.get_subscriber(db, i) for i in ids]
+    return [subscribers_db.get_subscriber(db, i) for i in ids]
 
 
 def _dead_pid() -> int:
@@ -713,12 +716,13 @@ send_campaign(db, int(sys.argv[3]), build, settings)
 @pytest.mark.slow
 def test_a_send_killed_with_sigkill_then_rerun_sends_nobody_twice(tmp_path):
     path = tmp_path / "kill.db"
-    db = store.open_db(path)
+    db = open_db(path)
     campaign = new_campaign(db, 3000)
     port = free_port()
     delivered_file = tmp_path / "delivered.jsonl"
     fake = subprocess.Popen(
-        [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(port), "--store",
+        [sys.executable, "-m", "alerts.delivery.providers.sendgrid.standin",
+         "--port", str(port), "--store",
          str(delivered_file), "--latency-ms", "40"],
         stdout=subprocess.PIPE,
         text=True,
@@ -739,11 +743,11 @@ def test_a_send_killed_with_sigkill_then_rerun_sends_nobody_twice(tmp_path):
         fake.wait()
     counts = Counter(d.email for d in iter_store(delivered_file))
     assert set(counts.values()) == {1}  # nobody got it twice
-    final = store.ledger_counts(db, campaign)
+    final = ledger_db.ledger_counts(db, campaign)
     assert final["pending"] == final["in_flight"] == 0
     assert summary.unknown == final["unknown"] == left.get("in_flight", 0)
-    unknown = {email for _, email, _ in store.ledger_recipients(db, campaign, "unknown")}
-    sent = {email for _, email, _ in store.ledger_recipients(db, campaign, "sent")}
+    unknown = {email for _, email, _ in ledger_db.ledger_recipients(db, campaign, "unknown")}
+    sent = {email for _, email, _ in ledger_db.ledger_recipients(db, campaign, "sent")}
     assert sent <= set(counts) and len(sent) + len(unknown) == 3000
     assert set(counts) - sent <= unknown  # answered but not recorded: kept as unknown
     db.close()

@@ -12,10 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stats_data import EXPECTED_JSON, T0, add_campaign, add_event, build_letter_campaign
 
-from alerts import db as dbmod
-from alerts.db import MIGRATIONS, open_db, rebuild_stats_summaries
+from alerts.db import migrations as migrations_db
+from alerts.db import open_db
+from alerts.db import stats as stats_db
+from alerts.db.migrations import MIGRATIONS
+from alerts.db.stats import rebuild_stats_summaries
 from alerts.errors import NotFoundError
-from alerts.stats import all_campaigns, campaign_stats, report_html
+from alerts.reports.figures import all_campaigns, campaign_stats, report_html
 
 SUMMARIES = ("stats_kind_totals", "stats_detail_totals", "stats_state_totals", "stats_hourly")
 
@@ -242,7 +245,9 @@ def test_triggers_agree_with_a_rebuild_after_any_changes(changes):
 
 def test_migration_counts_events_recorded_before_it(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
-    monkeypatch.setattr(dbmod, "MIGRATIONS", {n: f for n, f in MIGRATIONS.items() if n < 60})
+    monkeypatch.setattr(
+        migrations_db, "MIGRATIONS", {n: f for n, f in MIGRATIONS.items() if n < 60}
+    )
     old = open_db(path)
     build_letter_campaign(old)
     old.close()
@@ -253,7 +258,7 @@ def test_migration_counts_events_recorded_before_it(tmp_path, monkeypatch):
 
 
 def test_paused_summaries_are_rebuilt_and_triggers_restored(db):
-    with dbmod.stats_summaries_paused(db):
+    with stats_db.stats_summaries_paused(db):
         build_letter_campaign(db)
         assert db.execute("SELECT COUNT(*) FROM stats_kind_totals").fetchone()[0] == 0
     assert campaign_stats(db, "qi-letter").as_json() == EXPECTED_JSON

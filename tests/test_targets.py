@@ -12,11 +12,12 @@ from conftest import SHARED_DATA, free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts import db as store
-from alerts.db import open_db
+from alerts.db import districts as districts_db
+from alerts.db import open_db, write_transaction
+from alerts.db import roster as roster_db
 from alerts.errors import LookupFailed, RosterError
 from alerts.models import Confidence
-from alerts.targets import (
+from alerts.targets.lookup import (
     JSON_KEYS,
     load_roster,
     lookup,
@@ -145,7 +146,9 @@ def person(db, zip_code, state, email=None):
 
 
 def district_of(db, subscriber_id):
-    _, _, cd_state, district, confidence, flags, _ = store.subscriber_district(db, subscriber_id)
+    _, _, cd_state, district, confidence, flags, _ = districts_db.subscriber_district(
+        db, subscriber_id
+    )
     return cd_state, district, confidence, flags
 
 
@@ -156,7 +159,7 @@ def sample_db(db):
 
 
 def by_id(db):
-    return {m.bioguide: m for m in store.roster_members(db)}
+    return {m.bioguide: m for m in roster_db.roster_members(db)}
 
 
 def test_sample_roster_names_titles_and_fallbacks(sample_db):
@@ -177,12 +180,12 @@ def test_sample_roster_names_titles_and_fallbacks(sample_db):
 
 
 def test_first_load_records_the_version(sample_db):
-    version = store.latest_roster_version(sample_db)
+    version = roster_db.latest_roster_version(sample_db)
     expected = hashlib.sha256(SAMPLES["legislators"].read_bytes()).hexdigest()
     assert version["legislators_sha256"] == expected
     assert version["zip_file"].endswith("sample-zccd.csv")
     assert version["members"] == 34 and version["zip_rows"] == 15
-    assert store.vacant_house_seats(sample_db) == [("GA", 5)]
+    assert roster_db.vacant_house_seats(sample_db) == [("GA", 5)]
 
 
 def test_roster_diff_on_a_changed_roster(sample_db, tmp_path):
@@ -216,7 +219,7 @@ def test_reloading_the_same_roster_changes_nothing(sample_db):
 
 def test_roster_load_re_resolves_every_subscriber(sample_db, tmp_path):
     atlanta = person(sample_db, "30303", "GA")
-    store.resolve_districts(sample_db)
+    districts_db.resolve_districts(sample_db)
     assert district_of(sample_db, atlanta) == ("GA", 5, "exact", "vacant")
     filled = write_yaml(
         tmp_path / "filled.yaml",
@@ -281,8 +284,8 @@ def test_bad_roster_is_refused_and_the_old_one_kept(sample_db, tmp_path, name, c
     with pytest.raises(RosterError, match=message) as caught:
         load_roster(sample_db, path, SAMPLES["zip_districts"])
     assert "\n" not in str(caught.value)
-    assert len(store.roster_members(sample_db)) == 34
-    assert store.latest_roster_version(sample_db)["id"] == 1
+    assert len(roster_db.roster_members(sample_db)) == 34
+    assert roster_db.latest_roster_version(sample_db)["id"] == 1
 
 
 BAD_ZIP_MAPS = [
@@ -301,7 +304,7 @@ def test_bad_zip_map_is_refused(sample_db, tmp_path, content, message):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(RosterError, match=message):
         load_roster(sample_db, SAMPLES["legislators"], path)
-    assert store.zip_code_count(sample_db) == 11
+    assert districts_db.zip_code_count(sample_db) == 11
 
 
 def test_missing_and_unreadable_files(db, tmp_path):
@@ -313,7 +316,7 @@ def test_missing_and_unreadable_files(db, tmp_path):
     latin1.write_bytes("state_abbr,zcta,cd\nNY,10001,10\n# caf\xe9\n".encode("latin-1"))
     with pytest.raises(RosterError, match=r"latin1\.csv: not UTF-8 text"):
         load_roster(db, SAMPLES["legislators"], latin1)
-    assert not store.roster_loaded(db)
+    assert not roster_db.roster_loaded(db)
 
 
 def test_social_file_errors(db, tmp_path):
@@ -355,10 +358,10 @@ RULES = [
 @pytest.mark.parametrize(("zip_code", "state", "expected"), RULES)
 def test_resolution_rules(sample_db, zip_code, state, expected):
     subscriber = person(sample_db, zip_code, state)
-    store.resolve_districts(sample_db)
+    districts_db.resolve_districts(sample_db)
     assert district_of(sample_db, subscriber) == expected
     # The single-ZIP path (lookups) answers by the same SQL.
-    home, district, confidence, flags = store.resolve_zip(sample_db, zip_code or "", state)
+    home, district, confidence, flags = districts_db.resolve_zip(sample_db, zip_code or "", state)
     assert (home, district, confidence, flags) == expected
 
 
@@ -376,7 +379,7 @@ def test_zip_spanning_states(db, tmp_path):
     )  # fmt: skip
     load_roster(db, roster, zccd)
     nobody, wyoming = person(db, "82930", ""), person(db, "82930", "WY")
-    store.resolve_districts(db)
+    districts_db.resolve_districts(db)
     assert district_of(db, nobody) == (None, None, "unknown", "zip_multi_state")
     assert district_of(db, wyoming) == ("WY", 0, "exact", None)
     answer = lookup_answer(db, "82930")
@@ -398,9 +401,9 @@ def test_zip_spanning_states(db, tmp_path):
 )
 def test_bulk_and_single_resolution_agree_on_any_input(sample_db, zip_code, state):
     subscriber = person(sample_db, zip_code, state, email=f"any-{sample_db['subscribers'].count}")
-    store.resolve_districts(sample_db)
+    districts_db.resolve_districts(sample_db)
     stored = district_of(sample_db, subscriber)
-    assert stored == store.resolve_zip(sample_db, zip_code or "", state)
+    assert stored == districts_db.resolve_zip(sample_db, zip_code or "", state)
     assert stored[2] in ("exact", "ambiguous", "unknown")
 
 
@@ -408,31 +411,31 @@ def test_resolve_only_the_listed_ids(sample_db):
     first, second = person(sample_db, "05401", "VT"), person(sample_db, "78701", "TX")
     sample_db.execute("CREATE TEMP TABLE changed (id INTEGER PRIMARY KEY)")
     sample_db.execute("INSERT INTO changed VALUES (?)", [second])
-    assert store.resolve_districts(sample_db, "changed") == 1
+    assert districts_db.resolve_districts(sample_db, "changed") == 1
     assert district_of(sample_db, first)[2] == "unknown"  # untouched
     assert district_of(sample_db, second) == ("TX", 37, "exact", None)
-    assert store.resolve_districts(sample_db) == 1  # now the first one
-    assert store.resolve_districts(sample_db) == 0  # nothing left to change
+    assert districts_db.resolve_districts(sample_db) == 1  # now the first one
+    assert districts_db.resolve_districts(sample_db) == 0  # nothing left to change
     with pytest.raises(ValueError, match="no temp table"):
-        store.resolve_districts(sample_db, "subscribers; DROP TABLE members")
+        districts_db.resolve_districts(sample_db, "subscribers; DROP TABLE members")
 
 
 def test_resolve_runs_inside_the_callers_transaction(sample_db):
     subscriber = person(sample_db, "05401", "VT")
     sample_db.conn.commit()
-    with contextlib.suppress(RuntimeError), store.write_transaction(sample_db):
-        store.resolve_districts(sample_db)
+    with contextlib.suppress(RuntimeError), write_transaction(sample_db):
+        districts_db.resolve_districts(sample_db)
         raise RuntimeError("the import failed")
     assert district_of(sample_db, subscriber)[2] == "unknown"
 
 
 def test_district_choice_for_an_ambiguous_zip(sample_db):
     subscriber = person(sample_db, "60614-2301", "IL")
-    store.resolve_districts(sample_db)
+    districts_db.resolve_districts(sample_db)
     found = targets_for(sample_db, subscriber)
     assert found.candidates == [3, 5, 7] and found.representative is None
 
-    store.set_district_choice(sample_db, subscriber, 5)
+    districts_db.set_district_choice(sample_db, subscriber, 5)
     assert district_of(sample_db, subscriber) == ("IL", 5, "ambiguous", "chosen")
     assert targets_for(sample_db, subscriber).representative.full_name == "Mike Fictor"
     load_samples(sample_db)  # the choice survives a roster load
@@ -442,11 +445,11 @@ def test_district_choice_for_an_ambiguous_zip(sample_db):
         LookupFailed,
         match=re.escape("district: 4 is not a district of ZIP 60614-2301 in IL (3, 5, 7)"),
     ):
-        store.set_district_choice(sample_db, subscriber, 4)
+        districts_db.set_district_choice(sample_db, subscriber, 4)
     exact = person(sample_db, "78701", "TX")
-    store.resolve_districts(sample_db)
+    districts_db.resolve_districts(sample_db)
     with pytest.raises(LookupFailed, match="not ambiguous"):
-        store.set_district_choice(sample_db, exact, 37)
+        districts_db.set_district_choice(sample_db, exact, 37)
 
 
 # --------------------------------------------------------------------------
@@ -526,7 +529,9 @@ def test_update_downloads_then_loads(db, file_server):
         progress=seen.append,
     )
     assert diff.members == 34 and len(seen) == 3
-    assert store.latest_roster_version(db)["legislators_file"] == f"{base}/sample-legislators.yaml"
+    assert (
+        roster_db.latest_roster_version(db)["legislators_file"] == f"{base}/sample-legislators.yaml"
+    )
     assert by_id(db)["Z900001"].twitter == "SmplSampleton"
 
 
@@ -543,7 +548,7 @@ def test_failed_update_changes_nothing(sample_db, file_server, legislators, mess
     (folder / "page.html").write_text("- <html>not a roster</html>\n", encoding="utf-8")
     with pytest.raises(RosterError, match=message):
         update_roster(sample_db, f"{base}/{legislators}", f"{base}/sample-zccd.csv", None)
-    assert store.latest_roster_version(sample_db)["id"] == 1
+    assert roster_db.latest_roster_version(sample_db)["id"] == 1
 
 
 def test_update_refuses_what_is_not_http(db):
@@ -579,14 +584,14 @@ def names(found, chamber):
 
 
 def test_real_roster_counts(shared_data, real_db):
-    assert store.member_counts(real_db) == {
+    assert roster_db.member_counts(real_db) == {
         "Delegate": 5,
         "Representative": 431,
         "Resident Commissioner": 1,
         "Senator": 100,
     }
-    assert store.zip_code_count(real_db) == 33774
-    assert store.vacant_house_seats(real_db) == [("CA", 14), ("FL", 20), ("GA", 13), ("TX", 23)]
+    assert districts_db.zip_code_count(real_db) == 33774
+    assert roster_db.vacant_house_seats(real_db) == [("CA", 14), ("FL", 20), ("GA", 13), ("TX", 23)]
 
 
 def test_real_at_large_state(shared_data, real_db):
@@ -651,7 +656,7 @@ def test_real_csv_form_matches_the_yaml_form(shared_data, real_db, tmp_path):
     def essentials(database):
         return {
             m.bioguide: (m.seat, m.title, m.full_name, m.last_name, m.phone, m.contact_url)
-            for m in store.roster_members(database)
+            for m in roster_db.roster_members(database)
         }
 
     assert essentials(csv_db) == essentials(real_db)

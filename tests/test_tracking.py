@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tracking_helpers import Signer, payload, rows, seed, sg_event, status_of
 
-from alerts import db as store
-from alerts import tracking
 from alerts.config import ConfigError
 from alerts.db import Database, open_db, write_transaction
+from alerts.db import events as events_db
 from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
 from alerts.models import Event, EventKind
-from alerts.tracking import Visit
+from alerts.tracking import recording as tracking
+from alerts.tracking.recording import Visit
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 T0 = 1_767_225_600
@@ -74,18 +74,18 @@ def test_click_machine_rules(visit: Visit, delivered: int, burst: bool, reason: 
 
 
 def test_delivery_time_prefers_the_delivered_event_then_the_ledger(seeded: Database):
-    assert store.delivery_time(seeded, 1, 1) is None
+    assert events_db.delivery_time(seeded, 1, 1) is None
     seeded.execute(
         "INSERT INTO send_ledger (campaign_id, subscriber_id, state, updated_at)"
         " VALUES (1, 1, 'sent', '2026-01-01T00:00:00Z')"
     )
-    assert store.delivery_time(seeded, 1, 1) == T0
-    store.insert_event(seeded, Event(EventKind.DELIVERED, 1, 1, at=T0 + 40))
-    assert store.delivery_time(seeded, 1, 1) == T0 + 40
+    assert events_db.delivery_time(seeded, 1, 1) == T0
+    events_db.insert_event(seeded, Event(EventKind.DELIVERED, 1, 1, at=T0 + 40))
+    assert events_db.delivery_time(seeded, 1, 1) == T0 + 40
 
 
 def test_open_soon_after_delivery_is_flagged(seeded: Database):
-    store.insert_event(seeded, Event(EventKind.DELIVERED, 1, 1, at=T0))
+    events_db.insert_event(seeded, Event(EventKind.DELIVERED, 1, 1, at=T0))
     early = tracking.record_open(seeded, 1, 1, Visit(T0 + 2, CHROME))
     late = tracking.record_open(seeded, 1, 1, Visit(T0 + 900, CHROME))
     assert early is not None and early.machine and "soon_after_delivery" in early.detail
@@ -238,13 +238,15 @@ def test_a_failing_job_undoes_only_itself(tmp_path: Path):
     committer.start()
 
     def half_then_fail(db: Database) -> None:
-        store.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
+        events_db.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
         raise ValueError("broken job")
 
     gate = threading.Event()
     blocker = committer.submit(lambda db: gate.wait(5))  # holds the writer so the next two batch
     bad = committer.submit(half_then_fail)
-    good = committer.submit(lambda db: store.insert_event(db, Event(EventKind.OPEN, 1, 2, at=T0)))
+    good = committer.submit(
+        lambda db: events_db.insert_event(db, Event(EventKind.OPEN, 1, 2, at=T0))
+    )
     gate.set()
     assert blocker.result(timeout=10) is True
     with pytest.raises(ValueError, match="broken job"):
@@ -263,8 +265,10 @@ def test_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Path, monkeypatc
     def locked(db: Database):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(tracking.store, "write_transaction", locked)
-    future = committer.submit(lambda db: store.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0)))
+    monkeypatch.setattr(tracking, "write_transaction", locked)
+    future = committer.submit(
+        lambda db: events_db.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
+    )
     with pytest.raises(StorageError, match="database is locked"):
         future.result(timeout=10)
     committer.close()
@@ -276,7 +280,9 @@ def test_submitted_jobs_cannot_be_cancelled(tmp_path: Path):
     seed(open_db(path))
     committer = tracking.GroupCommitter(lambda: open_db(path))
     committer.start()
-    future = committer.submit(lambda db: store.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0)))
+    future = committer.submit(
+        lambda db: events_db.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
+    )
     assert future.cancel() is False
     committer.close()
     assert rows(path, "SELECT COUNT(*) FROM events")[0][0] == 1

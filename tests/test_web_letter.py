@@ -16,16 +16,18 @@ from conftest import free_port
 from starlette.testclient import TestClient
 from tracking_helpers import SCRIPT_NAME, live_server, rows, tamper, token
 
-from alerts import campaigns, pipeline
-from alerts import db as store
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.config import Config
-from alerts.db import open_db, resolve_districts
+from alerts.db import campaigns as campaigns_db
+from alerts.db import open_db
+from alerts.db.districts import resolve_districts
+from alerts.delivery.providers.sendgrid.standin import FakeSendGrid, Fault
+from alerts.email.links import TokenKind
 from alerts.errors import LookupFailed
-from alerts.fake_sendgrid import FakeSendGrid, Fault
-from alerts.links import TokenKind
-from alerts.targets import load_roster, sample_files
-from alerts.tracking import LETTER_COPY_LIMITS
-from alerts.web import create_app
+from alerts.targets.lookup import load_roster, sample_files
+from alerts.tracking.recording import LETTER_COPY_LIMITS
+from alerts.web.app import create_app
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 BASE_URL = "https://act.example.org"
@@ -101,7 +103,7 @@ def build_project(folder: Path) -> dict[str, int]:
         path = folder / "campaigns" / f"{slug}.md"
         path.write_text(text, encoding="utf-8")
         campaign = campaigns.load_campaign(path)
-        ids[slug] = store.register_campaign(
+        ids[slug] = campaigns_db.register_campaign(
             db, slug, "action", "Write to your representative", campaign.source_sha256
         )
     db.conn.commit()

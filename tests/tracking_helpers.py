@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from alerts.config import Config
 from alerts.db import Database, open_db
-from alerts.links import Token, TokenKind, make_token, token_key
+from alerts.email.links import Token, TokenKind, make_token, token_key
 
 NOW = "2026-01-01T00:00:00Z"
 LINK_URL = "https://example.org/act"

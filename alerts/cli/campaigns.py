@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from alerts import campaigns, pipeline
-from alerts import db as store
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
+from alerts.db import campaigns as campaigns_db
+from alerts.db import segments as segments_db
 from alerts.errors import AlertsError, CampaignError
 from alerts.models import (
     Campaign,
@@ -47,7 +49,7 @@ def campaigns_group() -> None:
 @pass_app
 def list_campaigns(app: AppContext, fmt: str) -> None:
     """Every campaign file with its kind, subject and status (draft, sending, sent, invalid)."""
-    records = store.campaign_records(app.db()) if app.db_path.exists() else []
+    records = campaigns_db.campaign_records(app.db()) if app.db_path.exists() else []
     rows = campaigns.summaries(campaigns_dir(app), records)
     if fmt == "json":
         print_json([row.as_dict() for row in rows])
@@ -116,7 +118,7 @@ def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampai
     parts = [f"{campaign.kind}", f"{links} tracked link{'s' if links != 1 else ''}"]
     audience = campaigns.describe_segment(campaign.segment)
     if app.db_path.exists():
-        count = store.segment_count(app.db(), campaign.segment)
+        count = segments_db.segment_count(app.db(), campaign.segment)
         audience += f" ({count:,} now)"
     parts.append(f"to {audience}")
     return ", ".join(parts)

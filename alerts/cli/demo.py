@@ -30,12 +30,12 @@ from pathlib import Path
 
 import click
 
-from alerts import fake_sendgrid
 from alerts.config import CONFIG_FILE, DB_FILE, Config, data_file, render_config_file
 from alerts.db import open_db
+from alerts.delivery.providers.sendgrid import standin as fake_sendgrid
 from alerts.errors import AlertsError
-from alerts.targets import sample_files, targets_for
-from alerts.tracking import DELIVERY_WINDOW
+from alerts.targets.lookup import sample_files, targets_for
+from alerts.tracking.recording import DELIVERY_WINDOW
 
 SLUG = "end-qualified-immunity-act"
 SINK = "sendgrid-sink.jsonl"
@@ -218,8 +218,19 @@ def _free_port() -> int:
 
 @contextmanager
 def _sink(folder: Path, port: int) -> Iterator[None]:
-    command = [sys.executable, "-m", "alerts.fake_sendgrid", "--port", str(port), "--store", SINK]
-    click.secho(f"$ python -m alerts.fake_sendgrid --port {port} --store {SINK} &", fg="cyan")
+    command = [
+        sys.executable,
+        "-m",
+        "alerts.delivery.providers.sendgrid.standin",
+        "--port",
+        str(port),
+        "--store",
+        SINK,
+    ]
+    click.secho(
+        f"$ python -m alerts.delivery.providers.sendgrid.standin --port {port} --store {SINK} &",
+        fg="cyan",
+    )
     click.echo("  A local server that answers like SendGrid's mail/send API and delivers")
     click.echo(f"  nothing: it keeps every accepted message in {SINK}.\n")
     with (folder / "sendgrid-sink.log").open("ab") as log:

@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from alerts import campaigns, pipeline
+from alerts import pipeline
+from alerts.campaigns import files as campaigns
 from alerts.errors import CampaignError, SendError
 from alerts.models import DeliveryState, SendSummary
 from alerts.pipeline import SendPlan

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import click
 
-from alerts import tracking
 from alerts.config import Config, ConfigError
 from alerts.db import write_transaction
 from alerts.errors import InputFileError
+from alerts.tracking import recording as tracking
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json
@@ -106,7 +106,7 @@ def serve(app: AppContext, host: str, port: int, workers: int, access_log: bool)
     os.environ["ALERTS_CONFIG"] = str(Path(app.config_path).resolve())
     os.environ["ALERTS_SERVE_ACCESS_LOG"] = "1" if access_log else "0"
     uvicorn.run(
-        "alerts.web:app_from_environment",
+        "alerts.web.app:app_from_environment",
         factory=True,
         host=host,
         port=port,

@@ -13,7 +13,7 @@ from typing import TextIO
 
 import click
 
-from alerts.stats import (
+from alerts.reports.figures import (
     CampaignRow,
     CampaignStats,
     Rate,

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from alerts import importer, targets
 from alerts.models import Status, Subscriber, SubscriberFilter, Targets, seat_name
+from alerts.subscribers import importing as importer
+from alerts.targets import lookup as targets
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, print_table

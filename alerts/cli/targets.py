@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from alerts import targets
 from alerts.models import Chamber, RosterDiff, SeatChange, seat_name
+from alerts.targets import lookup as targets
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, print_table

@@ -29,9 +29,10 @@ from typing import Any
 import yaml
 
 from alerts import __version__
-from alerts import db as store
 from alerts.config import data_file
-from alerts.db import Database
+from alerts.db import Database, write_transaction
+from alerts.db import districts as districts_db
+from alerts.db import roster as roster_db
 from alerts.errors import LookupFailed, RosterError
 from alerts.models import (
     Chamber,
@@ -99,7 +100,7 @@ def sample_files() -> dict[str, Path]:
 
 
 def targets_for(db: Database, subscriber_id: int) -> Targets:
-    row = store.subscriber_district(db, subscriber_id)
+    row = districts_db.subscriber_district(db, subscriber_id)
     return _targets_from(_RosterReader(db), *row)
 
 
@@ -109,7 +110,7 @@ def targets_for_many(db: Database, subscriber_ids: Sequence[int]) -> dict[int, T
     One query for their districts; each seat's and state's members are read once.
     """
     roster = _RosterReader(db)
-    rows = store.subscriber_districts(db, subscriber_ids)
+    rows = districts_db.subscriber_districts(db, subscriber_ids)
     return {row[0]: _targets_from(roster, *row[1:]) for row in rows}
 
 
@@ -125,18 +126,18 @@ class _RosterReader:
     def house(self, state: str, district: int) -> list[Member]:
         key = (state, district)
         if key not in self._seats:
-            self._seats[key] = store.members_for_seat(self.db, state, district)
+            self._seats[key] = roster_db.members_for_seat(self.db, state, district)
         return list(self._seats[key])
 
     def senate(self, state: str) -> list[Member]:
         if state not in self._senators:
-            self._senators[state] = store.senators_for_state(self.db, state)
+            self._senators[state] = roster_db.senators_for_state(self.db, state)
         return list(self._senators[state])
 
     def candidates(self, zip_code: str, state: str) -> list[int]:
         key = (zip_code, state)
         if key not in self._candidates:
-            self._candidates[key] = store.district_candidates(self.db, zip_code, state)
+            self._candidates[key] = districts_db.district_candidates(self.db, zip_code, state)
         return list(self._candidates[key])
 
 
@@ -199,9 +200,9 @@ def lookup(db: Database, zip_code: str, state: str | None = None) -> list[dict[s
 def lookup_answer(db: Database, zip_code: str, state: str | None = None) -> Lookup:
     zip5 = _valid_zip(zip_code)
     given = _valid_state(state)
-    if not store.roster_loaded(db):
+    if not roster_db.roster_loaded(db):
         raise LookupFailed("no roster loaded: run `alerts targets load` or `alerts targets update`")
-    home, district, confidence, flag_text = store.resolve_zip(db, zip5, given)
+    home, district, confidence, flag_text = districts_db.resolve_zip(db, zip5, given)
     flags = tuple(f for f in (flag_text or "").split(",") if f)
     if DistrictFlag.STATE_INVALID in flags:
         raise LookupFailed(f"unknown state {given!r}: the loaded roster has no member or ZIP in it")
@@ -215,7 +216,7 @@ def lookup_answer(db: Database, zip_code: str, state: str | None = None) -> Look
         _add_multi_state(db, answer)
         return answer
     _add_house(db, answer, home)
-    answer.targets.extend(_target(m) for m in store.senators_for_state(db, home))
+    answer.targets.extend(_target(m) for m in roster_db.senators_for_state(db, home))
     if not any(t["chamber"] == Chamber.SENATE for t in answer.targets):
         answer.notes.append(f"{home} has no senators.")
     return answer
@@ -239,7 +240,7 @@ def _valid_state(state: str | None) -> str | None:
 
 def _add_house(db: Database, answer: Lookup, home: str) -> None:
     if answer.confidence is Confidence.AMBIGUOUS:
-        candidates = store.district_candidates(db, answer.zip, home)
+        candidates = districts_db.district_candidates(db, answer.zip, home)
         seats = ", ".join(seat_name(home, d) for d in candidates)
         answer.notes.append(f"ZIP {answer.zip} spans {len(candidates)} districts: {seats}.")
         for district in candidates:
@@ -254,7 +255,7 @@ def _house_notes(db: Database, answer: Lookup, home: str) -> Iterator[str]:
     known = "" if district is None else f"; {home} has a single seat, {seat_name(home, 0)}"
     unknown = f": the House member for {home} is unknown" if district is None else known
     if DistrictFlag.STATE_MISMATCH in flags:
-        listed = ", ".join(sorted({s for s, _ in store.zip_districts_for(db, zip5)}))
+        listed = ", ".join(sorted({s for s, _ in districts_db.zip_districts_for(db, zip5)}))
         yield f"ZIP {zip5} is listed under {listed}, not {home}, in the ZIP map{unknown}."
     if DistrictFlag.ZIP_UNKNOWN in flags:
         yield f"ZIP {zip5} is not in the ZIP map{unknown}."
@@ -263,7 +264,7 @@ def _house_notes(db: Database, answer: Lookup, home: str) -> Iterator[str]:
 
 
 def _add_multi_state(db: Database, answer: Lookup) -> None:
-    pairs = store.zip_districts_for(db, answer.zip)
+    pairs = districts_db.zip_districts_for(db, answer.zip)
     states = sorted({s for s, _ in pairs})
     answer.notes.append(
         f"ZIP {answer.zip} spans several states ({', '.join(states)}): give --state for"
@@ -276,7 +277,7 @@ def _add_multi_state(db: Database, answer: Lookup) -> None:
 def _house_targets(
     db: Database, state: str, district: int, *, ambiguous: bool
 ) -> list[dict[str, Any]]:
-    members = store.members_for_seat(db, state, district)
+    members = roster_db.members_for_seat(db, state, district)
     found = [_target(m) for m in members] or [_vacant_target(state, district)]
     if ambiguous:
         for target in found:
@@ -363,13 +364,13 @@ def load_roster(
     twitter = parse_social(social_file) if social_file else {}
     members = parse_legislators(leg_file, twitter)
     zip_rows = parse_zip_districts(zip_file)
-    with store.write_transaction(db):
-        previous = store.roster_members(db)
+    with write_transaction(db):
+        previous = roster_db.roster_members(db)
         diff = roster_diff(previous, members)
-        store.replace_roster(db, members, zip_rows)
-        diff.vacant_seats = [seat_name(s, d) for s, d in store.vacant_house_seats(db)]
+        roster_db.replace_roster(db, members, zip_rows)
+        diff.vacant_seats = [seat_name(s, d) for s, d in roster_db.vacant_house_seats(db)]
         diff.members, diff.zip_rows = len(members), len(zip_rows)
-        diff.version = store.record_roster_version(
+        diff.version = roster_db.record_roster_version(
             db,
             legislators=(leg_file.name, leg_file.sha256),
             social=(social_file.name, social_file.sha256) if social_file else None,
@@ -378,8 +379,8 @@ def load_roster(
             zip_rows=len(zip_rows),
             changes=diff.as_dict(),
         )
-        store.resolve_districts(db)
-        diff.confidence = store.district_confidence_counts(db)
+        districts_db.resolve_districts(db)
+        diff.confidence = districts_db.district_confidence_counts(db)
     return diff
 
 
@@ -768,10 +769,10 @@ def _copy_limited(url: str, response: Any, out: Any) -> None:
 def roster_status(db: Database) -> dict[str, Any]:
     """The loaded roster version, its counts and subscribers by confidence and flag."""
     return {
-        "version": store.latest_roster_version(db),
-        "members": store.member_counts(db),
-        "zip_codes": store.zip_code_count(db),
-        "vacant_seats": [seat_name(s, d) for s, d in store.vacant_house_seats(db)],
-        "subscribers": store.district_confidence_counts(db),
-        "flags": store.district_flag_counts(db),
+        "version": roster_db.latest_roster_version(db),
+        "members": roster_db.member_counts(db),
+        "zip_codes": districts_db.zip_code_count(db),
+        "vacant_seats": [seat_name(s, d) for s, d in roster_db.vacant_house_seats(db)],
+        "subscribers": districts_db.district_confidence_counts(db),
+        "flags": districts_db.district_flag_counts(db),
     }

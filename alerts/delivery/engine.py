@@ -43,9 +43,9 @@ from typing import Any
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 
-from alerts import db as store
 from alerts.config import Config, ConfigError
-from alerts.db import Database
+from alerts.db import Database, write_transaction
+from alerts.db import ledger as ledger_db
 from alerts.errors import SendAuthError, SendBusy, SendError
 from alerts.models import DeliveryState, SendSummary, Subscriber
 
@@ -594,7 +594,7 @@ def send_message(settings: SendSettings, body: dict[str, Any], mailer: Mailer | 
 
 
 def pending_count(db: Database, campaign_id: int) -> int:
-    return store.ledger_counts(db, campaign_id)[DeliveryState.PENDING]
+    return ledger_db.ledger_counts(db, campaign_id)[DeliveryState.PENDING]
 
 
 class _Run:
@@ -626,7 +626,7 @@ class _Run:
         run_id = self._begin()
         outcome, message = "completed", None
         try:
-            store.ledger_recover(self.db, self.campaign_id, retry_unknown=retry_unknown)
+            ledger_db.ledger_recover(self.db, self.campaign_id, retry_unknown=retry_unknown)
             pending = pending_count(self.db, self.campaign_id)
             self.total = pending if limit is None else min(pending, max(limit, 0))
             self._report()
@@ -644,24 +644,24 @@ class _Run:
             outcome, message = "interrupted", type(exc).__name__
             raise
         finally:
-            counts = store.ledger_counts(self.db, self.campaign_id)
+            counts = ledger_db.ledger_counts(self.db, self.campaign_id)
             self.summary.unknown = counts[DeliveryState.UNKNOWN]
             self.summary.seconds = time.monotonic() - started
-            store.send_run_end(self.db, run_id, outcome, self.summary, message)
+            ledger_db.send_run_end(self.db, run_id, outcome, self.summary, message)
         return self.summary
 
     def _begin(self) -> int:
         """Refuse while another live process sends this campaign; close runs that died."""
         host = socket.gethostname()
-        with store.write_transaction(self.db):
-            for run_id, pid, run_host in store.send_runs_open(self.db, self.campaign_id):
+        with write_transaction(self.db):
+            for run_id, pid, run_host in ledger_db.send_runs_open(self.db, self.campaign_id):
                 if run_host == host and pid and _process_alive(pid):
                     raise SendBusy(
                         f"campaign {self.campaign_id} is already being sent by process {pid}; "
                         "wait for it to finish or stop it first"
                     )
-                store.send_run_end(self.db, run_id, "crashed", SendSummary(), "process died")
-            return store.send_run_begin(self.db, self.campaign_id, os.getpid(), host)
+                ledger_db.send_run_end(self.db, run_id, "crashed", SendSummary(), "process died")
+            return ledger_db.send_run_begin(self.db, self.campaign_id, os.getpid(), host)
 
     def _work(self, limit: int | None) -> None:
         remaining = math.inf if limit is None else max(limit, 0)
@@ -727,12 +727,12 @@ class _Run:
 
     def _claim(self, size: int) -> list[Subscriber] | None:
         """The next batch (committed as in_flight), [] if all were skipped, None when done."""
-        claimed, skipped = store.ledger_claim(self.db, self.campaign_id, size)
+        claimed, skipped = ledger_db.ledger_claim(self.db, self.campaign_id, size)
         if not claimed and not skipped:
             return None
         unique, duplicates = _split_duplicates(claimed)
         if duplicates:
-            store.ledger_record(self.db, self.campaign_id, skipped=duplicates)
+            ledger_db.ledger_record(self.db, self.campaign_id, skipped=duplicates)
         self.summary.skipped += len(skipped) + len(duplicates)
         self.done += len(skipped) + len(duplicates)
         return unique
@@ -742,12 +742,12 @@ class _Run:
             body = self.build_body(batch)
             _stamp(body, batch, self.campaign_id, self.settings.tracking)
         except BaseException:
-            store.ledger_record(self.db, self.campaign_id, released=_ids(batch))
+            ledger_db.ledger_record(self.db, self.campaign_id, released=_ids(batch))
             raise
         return body
 
     def _record(self, outcome: BatchOutcome) -> None:
-        store.ledger_record(
+        ledger_db.ledger_record(
             self.db,
             self.campaign_id,
             sent=outcome.sent,

@@ -2,7 +2,7 @@
 
 Entry point only: it reads tokens and requests, calls the domain (links,
 tracking, render) and answers. Nothing imports it; uvicorn loads
-`alerts.web:app_from_environment` in each worker process.
+`alerts.web.app:app_from_environment` in each worker process.
 
 Design rules every route follows (the letter page, /a/<token>, included):
 - The token in the URL is the credential. It is signed, names only ids, and
@@ -46,8 +46,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from alerts import links, pipeline, render, tracking
+from alerts import pipeline
 from alerts.config import Config
+from alerts.email import compile as render
+from alerts.email import links
+from alerts.email.links import Token, TokenKind, read_token, token_key
 from alerts.errors import (
     AlertsError,
     EventPayloadError,
@@ -56,8 +59,8 @@ from alerts.errors import (
     TokenError,
     WebhookAuthError,
 )
-from alerts.links import Token, TokenKind, read_token, token_key
 from alerts.models import IngestSummary
+from alerts.tracking import recording as tracking
 
 access_log = logging.getLogger("alerts.access")
 log = logging.getLogger("alerts.web")

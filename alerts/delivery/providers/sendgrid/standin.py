@@ -9,7 +9,8 @@ Faults are injected from Python (`server.inject(Fault(...))`), through the
 control endpoint (`control(url, faults=[...])`) or, for added latency, the
 `--latency-ms` flag:
 
-    python -m alerts.fake_sendgrid --port 8025 --store delivered.jsonl --latency-ms 50
+    python -m alerts.delivery.providers.sendgrid.standin --port 8025 \
+        --store delivered.jsonl --latency-ms 50
 
 Nothing here sends mail: it is test and demo infrastructure.
 """
@@ -888,7 +889,7 @@ def stats(url: str) -> dict[str, int]:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m alerts.fake_sendgrid",
+        prog="python -m alerts.delivery.providers.sendgrid.standin",
         description="A local fake of SendGrid's POST /v3/mail/send for tests and demos.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")

@@ -35,8 +35,10 @@ from typing import IO, Any, TextIO
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
-from alerts import db as store
-from alerts.db import Database
+from alerts.db import Database, meta_get, meta_set, utc_now, write_transaction
+from alerts.db import districts as districts_db
+from alerts.db import imports as imports_db
+from alerts.db import subscribers as subscribers_db
 from alerts.errors import ImportFileError, InputFileError, LookupFailed, NotFoundError
 from alerts.models import ImportSummary, Status, Subscriber, SubscriberFilter
 
@@ -701,7 +703,7 @@ _CHECKED_FIELDS: dict[str, Callable[[str], str]] = {
     "consent_at": normalise_time,
     "status": normalise_status,
 }
-_AT = {name: i for i, name in enumerate(store.STAGED_COLUMNS)}
+_AT = {name: i for i, name in enumerate(imports_db.STAGED_COLUMNS)}
 
 
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -792,7 +794,7 @@ class _FileRows:
         except InvalidValue as exc:
             self.reject(row, f"invalid email: {exc}")
             return None
-        values: list[Any] = [None] * len(store.STAGED_COLUMNS)
+        values: list[Any] = [None] * len(imports_db.STAGED_COLUMNS)
         values[0] = email
         for position, index in self.simple:  # _clean_cell, inlined: it runs millions of times
             value = row[index]
@@ -924,8 +926,8 @@ def run_import(
         keep_empty=rejects_path is not None,
     )
     try:
-        with store.import_caches(db), store.write_transaction(db):
-            store.import_begin(db)
+        with imports_db.import_caches(db), write_transaction(db):
+            imports_db.import_begin(db)
             hasher = _forgotten_hasher(db)
             for export in exports:
                 result = _import_file(
@@ -934,7 +936,7 @@ def run_import(
                 report.files.append(result)
                 _add_counts(report.summary, result.summary)
             # Inside the transaction, so a person is never stored without their district.
-            store.resolve_districts(db, "import_touched")
+            districts_db.resolve_districts(db, "import_touched")
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -956,19 +958,19 @@ def _import_file(
     hasher: Callable[[str], str] | None,
     progress: Progress | None = None,
 ) -> FileResult:
-    started = store.utc_now()
+    started = utc_now()
     run_source = source or export.path.name
-    run_id = store.import_run_start(
+    run_id = imports_db.import_run_start(
         db,
         file_name=export.path.name,
         sha256=export.facts.sha256,
         source=run_source,
         started_at=started,
     )
-    store.stage_begin(db)
+    imports_db.stage_begin(db)
     stage = _stage_in_worker if export.facts.size >= WORKER_MIN_BYTES else _stage_here
     read = stage(db, export, run_tags, rejects, report, progress)
-    counts = store.merge_staged(db, source=run_source, now=started, email_hash=hasher)
+    counts = imports_db.merge_staged(db, source=run_source, now=started, email_hash=hasher)
     result = FileResult(export.path, rows=read.rows, warnings=read.warnings)
     result.summary = ImportSummary(
         added=counts.get("added", 0),
@@ -977,11 +979,11 @@ def _import_file(
         rejected=read.rejected,
         suppressed=counts.get("suppressed", 0),
     )
-    store.import_run_finish(
+    imports_db.import_run_finish(
         db,
         run_id,
         {**result.summary.as_dict(), "rows": read.rows, "warnings": read.warnings},
-        store.utc_now(),
+        utc_now(),
     )
     return result
 
@@ -1006,7 +1008,7 @@ def _stage_here(
     raw, text = export.open_text()
     with raw, text:
         try:
-            store.stage_rows(db, rows.staged(raw, text, progress))
+            imports_db.stage_rows(db, rows.staged(raw, text, progress))
         except (csv.Error, UnicodeDecodeError) as exc:
             raise ImportFileError(f"{export.path}: line {rows.read_lines + 1}: {exc}") from None
     return _ReadCounts(rows.rows, rows.rejected, rows.warnings)
@@ -1094,7 +1096,7 @@ def worker_main() -> None:
     _read_in_worker(export, run_tags, sys.stdout.buffer)
 
 
-_WORKER_COMMAND = "from alerts.importer import worker_main; worker_main()"
+_WORKER_COMMAND = "from alerts.subscribers.importing import worker_main; worker_main()"
 
 
 def _stage_in_worker(
@@ -1121,7 +1123,7 @@ def _stage_in_worker(
         received = _received_rows(
             _Pickles(worker.stdout), export, rejects, report, progress, totals
         )
-        store.stage_rows(db, received)
+        imports_db.stage_rows(db, received)
     except _WorkerGone:
         worker.wait()
         said = worker.stderr.read().decode(errors="replace").strip().splitlines()
@@ -1188,10 +1190,10 @@ def email_hash(key: str, address_key: str) -> str:
 
 
 def _forget_key(db: Database, *, create: bool) -> str | None:
-    key = store.meta_get(db, FORGET_KEY)
+    key = meta_get(db, FORGET_KEY)
     if key is None and create:
         key = secrets.token_hex(32)
-        store.meta_set(db, FORGET_KEY, key)
+        meta_set(db, FORGET_KEY, key)
     return key
 
 
@@ -1221,20 +1223,20 @@ def forget(db: Database, email: str) -> ForgetResult:
     if not email.strip():
         raise LookupFailed("forget: give the email address to forget")
     address_key = _lookup_key(email)
-    with store.write_transaction(db):
+    with write_transaction(db):
         key = _forget_key(db, create=True)
         assert key is not None
-        now = store.utc_now()
-        store.add_forgotten(db, email_hash(key, address_key), now)
-        found = store.find_subscriber(db, address_key)
+        now = utc_now()
+        subscribers_db.add_forgotten(db, email_hash(key, address_key), now)
+        found = subscribers_db.find_subscriber(db, address_key)
         if found is not None and found.id is not None:
-            store.erase_subscriber(db, found.id, now)
+            subscribers_db.erase_subscriber(db, found.id, now)
     return ForgetResult(erased=found is not None)
 
 
 def is_forgotten(db: Database, email: str) -> bool:
     key = _forget_key(db, create=False)
-    return key is not None and store.is_forgotten(db, email_hash(key, _lookup_key(email)))
+    return key is not None and subscribers_db.is_forgotten(db, email_hash(key, _lookup_key(email)))
 
 
 # --------------------------------------------------------------------------
@@ -1258,7 +1260,7 @@ def subscriber_filter(
 
 def count_subscribers(db: Database, where: SubscriberFilter) -> dict[str, int]:
     """Counts by status (every status, zero included) and `total`."""
-    found = store.count_by_status(db, where)
+    found = subscribers_db.count_by_status(db, where)
     counts = {str(status): found.get(str(status), 0) for status in Status}
     counts["total"] = sum(counts.values())
     return counts
@@ -1267,11 +1269,11 @@ def count_subscribers(db: Database, where: SubscriberFilter) -> dict[str, int]:
 def list_subscribers(
     db: Database, where: SubscriberFilter, limit: int | None = None
 ) -> Iterator[Subscriber]:
-    return store.iter_subscribers(db, where, limit)
+    return subscribers_db.iter_subscribers(db, where, limit)
 
 
 def get_subscriber(db: Database, email: str) -> Subscriber:
-    found = store.find_subscriber(db, _lookup_key(email)) if email.strip() else None
+    found = subscribers_db.find_subscriber(db, _lookup_key(email)) if email.strip() else None
     if found is None:
         raise NotFoundError(f"no subscriber with email {email.strip()!r}")
     return found
@@ -1282,12 +1284,12 @@ def unsubscribe(db: Database, email: str) -> tuple[Subscriber, bool]:
 
     Anyone already unsubscribed, bounced or complained keeps that status.
     """
-    with store.write_transaction(db):
+    with write_transaction(db):
         person = get_subscriber(db, email)
         if person.status != Status.SUBSCRIBED or person.id is None:
             return person, False
-        store.set_subscriber_status(db, person.id, Status.UNSUBSCRIBED, store.utc_now())
-        return store.get_subscriber(db, person.id), True
+        subscribers_db.set_subscriber_status(db, person.id, Status.UNSUBSCRIBED, utc_now())
+        return subscribers_db.get_subscriber(db, person.id), True
 
 
 EXPORT_COLUMNS = (
@@ -1301,11 +1303,11 @@ def write_subscribers(
 ) -> int:
     """Write matching subscribers as spreadsheet-safe CSV, extra fields as more columns."""
     columns = EXPORT_COLUMNS
-    extra = [k for k in store.extra_keys(db, where) if k not in columns]
+    extra = [k for k in subscribers_db.extra_keys(db, where) if k not in columns]
     write = safe_csv_writer(out)
     write([*columns, *extra])
     count = 0
-    for person in store.iter_subscribers(db, where, limit):
+    for person in subscribers_db.iter_subscribers(db, where, limit):
         cells = [_export_value(person, name) for name in columns]
         write([*cells, *(person.extra.get(k, "") for k in extra)])
         count += 1

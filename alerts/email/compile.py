@@ -784,7 +784,7 @@ def check_letter(
 # everything and refuses undefined names, so a subscriber's values always
 # reach the page escaped and a typo in a template fails loudly in the tests.
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent.parent / "web" / "pages"
 PAGE_STATIC_DIR = PAGES_DIR / "static"
 
 

@@ -43,9 +43,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from alerts import db as store
 from alerts.config import ConfigError
-from alerts.db import Database
+from alerts.db import Database, open_db, savepoint, set_durable, write_transaction
+from alerts.db import campaigns as campaigns_db
+from alerts.db import events as events_db
+from alerts.db import subscribers as subscribers_db
 from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
 from alerts.models import SAMPLE_SUBSCRIBER_ID, Event, EventKind, IngestSummary, Status
 
@@ -168,9 +170,9 @@ def _clip(text: str | None, limit: int = USER_AGENT_LIMIT) -> str | None:
 
 def record_open(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event | None:
     """Record an open; None (nothing recorded) for an unknown campaign or the sample recipient."""
-    if subscriber_id == SAMPLE_SUBSCRIBER_ID or not store.campaign_exists(db, campaign_id):
+    if subscriber_id == SAMPLE_SUBSCRIBER_ID or not campaigns_db.campaign_exists(db, campaign_id):
         return None
-    reason = open_machine_reason(visit, store.delivery_time(db, campaign_id, subscriber_id))
+    reason = open_machine_reason(visit, events_db.delivery_time(db, campaign_id, subscriber_id))
     return _record_seen(db, EventKind.OPEN, campaign_id, subscriber_id, visit, reason)
 
 
@@ -194,7 +196,7 @@ def _record_seen(
         machine=reason is not None,
         detail=_machine_detail(reason),
     )
-    store.insert_event(db, event)
+    events_db.insert_event(db, event)
     return event
 
 
@@ -213,12 +215,12 @@ def record_click(
         return None
     at = int(visit.at)
     since = at - BURST_WINDOW
-    clicked = store.recent_click_links(db, campaign_id, subscriber_id, since) | {link_id}
+    clicked = events_db.recent_click_links(db, campaign_id, subscriber_id, since) | {link_id}
     burst = len(clicked) >= BURST_LINKS
-    delivered_at = store.delivery_time(db, campaign_id, subscriber_id)
+    delivered_at = events_db.delivery_time(db, campaign_id, subscriber_id)
     reason = click_machine_reason(visit, delivered_at, burst)
     if burst:
-        store.flag_machine_clicks(db, campaign_id, subscriber_id, since, "link_burst")
+        events_db.flag_machine_clicks(db, campaign_id, subscriber_id, since, "link_burst")
     return _record_seen(db, EventKind.CLICK, campaign_id, subscriber_id, visit, reason, link_id)
 
 
@@ -228,10 +230,14 @@ def unsubscribe(db: Database, campaign_id: int, subscriber_id: int, at: float) -
     Idempotent: a second call changes nothing and records nothing. Someone who
     bounced or complained is already never mailed, so they stay as they are.
     """
-    changed = store.change_status(db, subscriber_id, Status.UNSUBSCRIBED, (Status.SUBSCRIBED,))
+    changed = subscribers_db.change_status(
+        db, subscriber_id, Status.UNSUBSCRIBED, (Status.SUBSCRIBED,)
+    )
     if changed:
-        campaign = campaign_id if store.campaign_exists(db, campaign_id) else None
-        store.insert_event(db, Event(EventKind.UNSUBSCRIBE, campaign, subscriber_id, at=int(at)))
+        campaign = campaign_id if campaigns_db.campaign_exists(db, campaign_id) else None
+        events_db.insert_event(
+            db, Event(EventKind.UNSUBSCRIBE, campaign, subscriber_id, at=int(at))
+        )
     return changed
 
 
@@ -245,7 +251,9 @@ LETTER_COPY_LIMITS = ((3600, 5), (86400, 12))  # (seconds, copies)
 
 def record_letter_visit(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event:
     """Record a view of the letter page, flagged like a click when a machine made it."""
-    reason = click_machine_reason(visit, store.delivery_time(db, campaign_id, subscriber_id), False)
+    reason = click_machine_reason(
+        visit, events_db.delivery_time(db, campaign_id, subscriber_id), False
+    )
     return _record_seen(db, EventKind.LETTER_VISIT, campaign_id, subscriber_id, visit, reason)
 
 
@@ -258,9 +266,9 @@ def record_letter_sent(
     The check and the insert share the writer's transaction, so two presses at
     once still make one row.
     """
-    if target in store.letter_targets_sent(db, campaign_id, subscriber_id):
+    if target in events_db.letter_targets_sent(db, campaign_id, subscriber_id):
         return False
-    store.insert_event(
+    events_db.insert_event(
         db,
         Event(
             kind=EventKind.LETTER_SENT,
@@ -302,12 +310,12 @@ def reserve_letter_copy(
     """
     at = int(visit.at)
     longest = max(seconds for seconds, _ in limits)
-    times = store.letter_copy_times(db, subscriber_id, at - longest)
+    times = events_db.letter_copy_times(db, subscriber_id, at - longest)
     for seconds, most in limits:
         recent = [t for t in times if t > at - seconds]
         if len(recent) >= most:
             return CopyPermit(None, retry_after=max(1, recent[-most] + seconds - at))
-    store.insert_event(
+    events_db.insert_event(
         db,
         Event(
             kind=EventKind.LETTER_EMAILED,
@@ -318,11 +326,11 @@ def reserve_letter_copy(
             user_agent=_clip(visit.user_agent),
         ),
     )
-    return CopyPermit(store.last_event_id(db))
+    return CopyPermit(events_db.last_event_id(db))
 
 
 def release_letter_copy(db: Database, event_id: int) -> None:
-    store.delete_letter_copy(db, event_id)
+    events_db.delete_letter_copy(db, event_id)
 
 
 # --------------------------------------------------------------------------
@@ -401,11 +409,11 @@ class GroupCommitter:
         jobs = [job for job, _future in batch]
         try:
             try:
-                with store.write_transaction(db):
+                with write_transaction(db):
                     outcomes = _run_together(db, jobs)
             except _JobFailed:
                 # Rare: start the batch over with each job in a savepoint of its own.
-                with store.write_transaction(db):
+                with write_transaction(db):
                     outcomes = [_run_isolated(db, job) for job in jobs]
         except Exception as exc:
             if db.conn.in_transaction:
@@ -441,16 +449,16 @@ def _run_together(db: Database, jobs: list[Job[Any]]) -> list[tuple[bool, Any]]:
 
 def _run_isolated(db: Database, job: Job[Any]) -> tuple[bool, Any]:
     try:
-        with store.savepoint(db):
+        with savepoint(db):
             return True, job(db)
     except Exception as exc:
         return False, exc
 
 
 def _open_writer(db_path: Path, durable: bool) -> Database:
-    database = store.open_db(db_path)
+    database = open_db(db_path)
     if durable:
-        store.set_durable(database)
+        set_durable(database)
     return database
 
 
@@ -496,7 +504,7 @@ class Tracker:
     _committer: GroupCommitter | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        self._reader = store.open_db(self.db_path)
+        self._reader = open_db(self.db_path)
         self._committer = GroupCommitter(lambda: _open_writer(self.db_path, self.durable))
         self._committer.start()
 
@@ -529,13 +537,13 @@ class Tracker:
         key = (campaign_id, link_id)
         url = self._links.get(key)
         if url is None:
-            url = redirect_target(store.link_url(self.reader, campaign_id, link_id))
+            url = redirect_target(campaigns_db.link_url(self.reader, campaign_id, link_id))
             if url is not None:
                 self._links[key] = url
         return url
 
     def unsubscribe_view(self, subscriber_id: int) -> UnsubscribeView | None:
-        contact = store.subscriber_contact(self.reader, subscriber_id)
+        contact = subscribers_db.subscriber_contact(self.reader, subscriber_id)
         if contact is None:
             return None
         email, first_name, status = contact
@@ -757,7 +765,7 @@ class _Matcher:
         if campaign_id is None:
             return None
         if campaign_id not in self.campaigns:
-            self.campaigns[campaign_id] = store.campaign_exists(self.db, campaign_id)
+            self.campaigns[campaign_id] = campaigns_db.campaign_exists(self.db, campaign_id)
         return campaign_id if self.campaigns[campaign_id] else None
 
     def recipient(self, raw: dict[str, Any], by_email: bool) -> int | None:
@@ -771,12 +779,14 @@ class _Matcher:
         recipient_id = _id_arg(raw.get(RECIPIENT_ARG))
         if recipient_id is not None:
             if recipient_id not in self.contacts:
-                self.contacts[recipient_id] = store.subscriber_contact(self.db, recipient_id)
+                self.contacts[recipient_id] = subscribers_db.subscriber_contact(
+                    self.db, recipient_id
+                )
             contact = self.contacts[recipient_id]
             if contact is not None and _same_address(email, contact[0]):
                 return recipient_id
         if by_email and email:
-            return store.subscriber_id_for_email(self.db, email)
+            return subscribers_db.subscriber_id_for_email(self.db, email)
         return None
 
 
@@ -832,14 +842,14 @@ def _ingest_one(
     if campaign_id is None and subscriber_id is None:
         summary.ignored += 1
         return
-    stored = store.insert_event(db, _sendgrid_row(raw, kind, campaign_id, subscriber_id, at))
+    stored = events_db.insert_event(db, _sendgrid_row(raw, kind, campaign_id, subscriber_id, at))
     if not stored:
         summary.duplicates += 1
         return
     summary.recorded += 1
     if new_status is None or subscriber_id is None:
         return
-    if store.change_status(db, subscriber_id, new_status, REPLACEABLE[new_status]):
+    if subscribers_db.change_status(db, subscriber_id, new_status, REPLACEABLE[new_status]):
         summary.status_changes += 1
 
 

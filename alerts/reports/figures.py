@@ -22,8 +22,8 @@ from html import escape
 from importlib import resources
 
 from alerts import __version__
-from alerts import db as store
 from alerts.db import Database
+from alerts.db import stats as stats_db
 from alerts.errors import NotFoundError
 from alerts.models import DeliveryState, EventKind, EventTotals, Member
 
@@ -294,10 +294,10 @@ def _pct(rate: Rate) -> float | None:
 def campaign_stats(db: Database, slug: str) -> CampaignStats:
     """Everything the report shows for the campaign named `slug`."""
     campaign = _campaign(db, slug)
-    kinds = store.stats_kind_totals(db, campaign.id).get(campaign.id, {})
-    members = _member_letters(store.stats_target_totals(db, campaign.id, EventKind.LETTER_SENT))
+    kinds = stats_db.stats_kind_totals(db, campaign.id).get(campaign.id, {})
+    members = _member_letters(stats_db.stats_target_totals(db, campaign.id, EventKind.LETTER_SENT))
     funnel = build_funnel(
-        store.stats_ledger_counts(db, campaign.id).get(campaign.id, {}),
+        stats_db.stats_ledger_counts(db, campaign.id).get(campaign.id, {}),
         kinds,
         letters_sent=sum(m.letters for m in members),
         unsubscribes=_people_with_any(db, UNSUBSCRIBE_KINDS, campaign.id).get(campaign.id, 0),
@@ -309,18 +309,18 @@ def campaign_stats(db: Database, slug: str) -> CampaignStats:
         links=_links(db, campaign.id),
         members=members,
         states=_states(db, campaign.id),
-        timeline=_timeline(store.stats_hourly(db, campaign.id, TIMELINE_KINDS)),
+        timeline=_timeline(stats_db.stats_hourly(db, campaign.id, TIMELINE_KINDS)),
     )
 
 
 def all_campaigns(db: Database) -> list[CampaignRow]:
     """One row per campaign, newest first."""
-    ledgers = store.stats_ledger_counts(db)
-    kinds = store.stats_kind_totals(db)
-    letters = store.stats_letters_sent(db)
+    ledgers = stats_db.stats_ledger_counts(db)
+    kinds = stats_db.stats_kind_totals(db)
+    letters = stats_db.stats_letters_sent(db)
     unsubscribes = _people_with_any(db, UNSUBSCRIBE_KINDS)
     rows = []
-    for campaign in (CampaignInfo(**row) for row in store.stats_campaigns(db)):
+    for campaign in (CampaignInfo(**row) for row in stats_db.stats_campaigns(db)):
         funnel = build_funnel(
             ledgers.get(campaign.id, {}),
             kinds.get(campaign.id, {}),
@@ -333,7 +333,7 @@ def all_campaigns(db: Database) -> list[CampaignRow]:
 
 
 def _campaign(db: Database, slug: str) -> CampaignInfo:
-    found = store.stats_campaigns(db, slug)
+    found = stats_db.stats_campaigns(db, slug)
     if not found:
         raise NotFoundError(
             f"campaign {slug!r}: no campaign has this slug (`alerts stats` lists them)"
@@ -344,13 +344,13 @@ def _campaign(db: Database, slug: str) -> CampaignInfo:
 def _people_with_any(
     db: Database, kinds: list[EventKind], campaign_id: int | None = None
 ) -> dict[int, int]:
-    return store.stats_people_with_any(db, [str(kind) for kind in kinds], campaign_id)
+    return stats_db.stats_people_with_any(db, [str(kind) for kind in kinds], campaign_id)
 
 
 def _links(db: Database, campaign_id: int) -> list[LinkStats]:
     links = [
         LinkStats(url, t.human_people, t.human_events, t.machine_events)
-        for url, t in store.stats_link_totals(db, campaign_id)
+        for url, t in stats_db.stats_link_totals(db, campaign_id)
     ]
     return sorted(links, key=lambda link: (-link.unique, -link.total))
 
@@ -379,8 +379,8 @@ def _seat(member: Member | None) -> str:
 
 
 def _states(db: Database, campaign_id: int) -> list[StateStats]:
-    ledger = store.stats_ledger_by_state(db, campaign_id)
-    people = store.stats_state_people(db, campaign_id)
+    ledger = stats_db.stats_ledger_by_state(db, campaign_id)
+    people = stats_db.stats_state_people(db, campaign_id)
 
     def human(state: str, kind: EventKind) -> int:
         return people.get(state, {}).get(kind, 0)
@@ -549,7 +549,7 @@ def _empty(text: str) -> str:
 
 
 def _page(title: str, body: str, generated_at: datetime | None) -> str:
-    css = resources.files("alerts").joinpath("stats_report.css").read_text(encoding="utf-8")
+    css = resources.files("alerts.reports").joinpath("report.css").read_text(encoding="utf-8")
     when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

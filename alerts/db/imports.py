@@ -1,0 +1,219 @@
+"""imports"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from alerts.db.connection import Database
+from alerts.db.districts import _build_district_facts, _drop_resolve_tables
+from alerts.db.subscribers import _has_forgotten
+from alerts.models import (
+    SUBSCRIBER_FIELDS,
+)
+
+# Staged columns besides email_key, in the order the importer passes them.
+STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra")
+
+
+_STAGED_FIELDS = STAGED_COLUMNS[1:8]  # the plain text fields: later non-blank wins
+
+
+# A JSON array holding the values of two JSON arrays, each once, first one's order first.
+_TAG_UNION = (
+    "(SELECT json_group_array(value) FROM ("
+    " SELECT value FROM json_each({a})"
+    " UNION ALL SELECT value FROM json_each({b})"
+    " WHERE value NOT IN (SELECT value FROM json_each({a}))))"
+)
+
+
+_IMPORT_CACHE_KIB = 65536  # a 1,000,000-row import outgrows SQLite's default 2 MB cache
+
+
+@contextmanager
+def import_caches(db: Database) -> Iterator[None]:
+    """Larger page caches while an import runs; the connection's own sizes after it."""
+    # The temp schema reports 0 until it is first used; it then takes main's size.
+    (size,) = db.execute("PRAGMA main.cache_size").fetchone()
+    for schema in ("main", "temp"):
+        db.execute(f"PRAGMA {schema}.cache_size = -{_IMPORT_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        for schema in ("main", "temp"):
+            db.execute(f"PRAGMA {schema}.cache_size = {int(size)}")
+
+
+def import_begin(db: Database) -> None:
+    """Fresh temp tables for one import command (call inside its transaction)."""
+    db.execute("DROP TABLE IF EXISTS temp.import_touched")
+    db.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+
+
+def stage_begin(db: Database) -> None:
+    """An empty staging table for the next file."""
+    db.execute("DROP TABLE IF EXISTS temp.import_people")
+    db.execute(
+        "CREATE TEMP TABLE import_people ("
+        " email_key TEXT PRIMARY KEY, email TEXT NOT NULL, first_name TEXT, last_name TEXT,"
+        " street TEXT, city TEXT, state TEXT, zip TEXT, phone TEXT, consent_at TEXT,"
+        " status TEXT, tags TEXT, extra TEXT, existing_id INTEGER, outcome TEXT) WITHOUT ROWID"
+    )
+
+
+def stage_rows(db: Database, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Upsert (email_key, *STAGED_COLUMNS) tuples: a person's later non-blank values win.
+
+    `rows` may be a generator: sqlite3 consumes it lazily, so memory stays flat.
+    """
+    columns = ("email_key", *STAGED_COLUMNS)
+    later_wins = ", ".join(f"{c} = coalesce(excluded.{c}, {c})" for c in _STAGED_FIELDS)
+    tags = _TAG_UNION.format(a="tags", b="excluded.tags")
+    db.conn.executemany(
+        f"INSERT INTO temp.import_people ({', '.join(columns)})"
+        f" VALUES ({', '.join('?' * len(columns))})"
+        f" ON CONFLICT (email_key) DO UPDATE SET {later_wins},"
+        " consent_at = coalesce(excluded.consent_at, consent_at),"
+        # A row saying `subscribed` never undoes an unsubscribe earlier in the same file.
+        " status = CASE WHEN excluded.status = 'subscribed' AND status IS NOT NULL"
+        " THEN status ELSE coalesce(excluded.status, status) END,"
+        " tags = CASE WHEN excluded.tags IS NULL OR excluded.tags = tags THEN tags"
+        f" WHEN tags IS NULL THEN excluded.tags ELSE {tags} END,"
+        " extra = CASE WHEN excluded.extra IS NULL THEN extra"
+        " WHEN extra IS NULL THEN excluded.extra ELSE json_patch(extra, excluded.extra) END",
+        rows,
+    )
+
+
+def _changed_condition() -> str:
+    """SQL true when staged person p would change subscriber s."""
+    fields = [f"(p.{c} IS NOT NULL AND p.{c} IS NOT s.{c})" for c in _STAGED_FIELDS]
+    fields += [
+        "(p.consent_at IS NOT NULL AND (s.consent_at IS NULL OR p.consent_at < s.consent_at))",
+        "(p.status IS NOT NULL AND p.status <> s.status)",
+        "(p.tags IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(p.tags) AS t"
+        " WHERE t.value NOT IN (SELECT value FROM json_each(s.tags))))",
+        "(p.extra IS NOT NULL AND json_patch(s.extra, p.extra) <> json(s.extra))",
+    ]
+    return " OR ".join(fields)
+
+
+def merge_staged(
+    db: Database,
+    *,
+    source: str,
+    now: str,
+    email_hash: Callable[[str], str] | None = None,
+) -> dict[str, int]:
+    """Merge temp.import_people into subscribers. Returns counts by outcome.
+
+    Existing subscribed people get blanks filled, changed values updated and new
+    tags added; anyone not `subscribed` is left alone (suppressed). New people
+    are added unless `email_hash` of their key is in `forgotten`.
+    """
+    db.execute(
+        "UPDATE temp.import_people AS p SET existing_id = s.id, outcome = CASE"
+        " WHEN s.status <> 'subscribed' THEN 'suppressed'"
+        f" WHEN {_changed_condition()} THEN 'updated' ELSE 'unchanged' END"
+        " FROM subscribers AS s WHERE s.email = p.email"
+    )
+    # From here on a NULL outcome means the person is new: added below.
+    if email_hash is not None and _has_forgotten(db):
+        db.conn.create_function("alerts_email_hash", 1, email_hash, deterministic=True)
+        db.execute(
+            "UPDATE temp.import_people SET outcome = 'suppressed' WHERE outcome IS NULL"
+            " AND alerts_email_hash(email_key) IN (SELECT email_hash FROM forgotten)"
+        )
+    _update_existing(db, source=source, now=now)
+    _insert_new(db, source=source, now=now)
+    counts = db.execute(
+        "SELECT coalesce(outcome, 'added'), count(*) FROM temp.import_people GROUP BY outcome"
+    ).fetchall()
+    return dict(counts)
+
+
+def _update_existing(db: Database, *, source: str, now: str) -> None:
+    fields = ", ".join(f"{c} = coalesce(p.{c}, s.{c})" for c in _STAGED_FIELDS)
+    status_changes = "p.status IS NOT NULL AND p.status <> s.status"
+    tags = _TAG_UNION.format(a="s.tags", b="p.tags")
+    db.execute(
+        f"UPDATE subscribers AS s SET {fields},"
+        " consent_at = CASE WHEN s.consent_at IS NULL OR p.consent_at < s.consent_at"
+        " THEN coalesce(p.consent_at, s.consent_at) ELSE s.consent_at END,"
+        f" status = CASE WHEN {status_changes} THEN p.status ELSE s.status END,"
+        f" status_changed_at = CASE WHEN {status_changes} THEN :now ELSE s.status_changed_at END,"
+        " source = coalesce(s.source, :source),"
+        f" tags = CASE WHEN p.tags IS NULL THEN s.tags ELSE {tags} END,"
+        " extra = CASE WHEN p.extra IS NULL THEN s.extra ELSE json_patch(s.extra, p.extra) END,"
+        " updated_at = :now"
+        " FROM temp.import_people AS p WHERE p.outcome = 'updated' AND s.id = p.existing_id",
+        {"now": now, "source": source},
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO temp.import_touched (id)"
+        " SELECT existing_id FROM temp.import_people WHERE outcome = 'updated'"
+    )
+
+
+def _insert_new(db: Database, *, source: str, now: str) -> None:
+    """Add the new people, each with their district already resolved.
+
+    Resolving here, from the distinct (zip, state) values of the new people, spares
+    a second write of every new row; the answers are those resolve_districts gives.
+    """
+    # Staged values are normalised (a 5-digit ZIP or NULL, a USPS code or NULL), so they
+    # are their own keys: the key expressions of _key_expressions would return them as
+    # they are. New people have no district choice yet.
+    _drop_resolve_tables(db)
+    _build_district_facts(
+        db,
+        "SELECT DISTINCT coalesce(zip, '') AS z, coalesce(zip, '') = '' AS no_zip,"
+        " coalesce(state, '') AS given, -1 AS choice"
+        " FROM temp.import_people WHERE outcome IS NULL",
+    )
+    columns = ", ".join(STAGED_COLUMNS[:9])
+    db.execute(
+        f"INSERT INTO subscribers ({columns}, status, source, tags, extra, created_at,"
+        " updated_at, status_changed_at, cd_state, cd_district, cd_confidence, cd_flags)"
+        f" SELECT {', '.join('p.' + c for c in STAGED_COLUMNS[:9])},"
+        " coalesce(p.status, 'subscribed'), :source, coalesce(p.tags, '[]'),"
+        " coalesce(p.extra, '{}'), :now, :now,"
+        " CASE WHEN coalesce(p.status, 'subscribed') <> 'subscribed' THEN :now END,"
+        " f.home_state, f.district, coalesce(f.confidence, 'unknown'), f.flags"
+        " FROM temp.import_people AS p LEFT JOIN temp._district_facts AS f"
+        " ON f.z = coalesce(p.zip, '') AND f.no_zip = (coalesce(p.zip, '') = '')"
+        " AND f.given = coalesce(p.state, '') AND f.choice = -1"
+        " WHERE p.outcome IS NULL"
+        # In staging-key (email) order, so the email index is filled in order: no sort.
+        " ORDER BY p.email_key",
+        {"now": now, "source": source},
+    )
+    _drop_resolve_tables(db)
+
+
+def import_run_start(
+    db: Database, *, file_name: str, sha256: str, source: str, started_at: str
+) -> int:
+    cursor = db.execute(
+        "INSERT INTO import_runs (file_name, sha256, source, started_at) VALUES (?, ?, ?, ?)",
+        [file_name, sha256, source, started_at],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def import_run_finish(db: Database, run_id: int, counts: dict[str, int], finished_at: str) -> None:
+    names = ("rows", "added", "updated", "unchanged", "rejected", "suppressed", "warnings")
+    db.execute(
+        f"UPDATE import_runs SET {', '.join(f'{n} = :{n}' for n in names)},"
+        " finished_at = :finished_at WHERE id = :id",
+        {**{n: counts.get(n, 0) for n in names}, "finished_at": finished_at, "id": run_id},
+    )
+
+
+def import_runs(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest import runs, newest first."""
+    cursor = db.execute("SELECT * FROM import_runs ORDER BY id DESC LIMIT ?", [limit])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

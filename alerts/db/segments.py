@@ -1,0 +1,162 @@
+"""segments"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from alerts.db.connection import Database
+from alerts.models import (
+    AllOf,
+    AnyOf,
+    DistrictIn,
+    Engaged,
+    Engagement,
+    Not,
+    Segment,
+    SignedUp,
+    SourceIn,
+    StateIn,
+    TagIn,
+)
+
+ENGAGEMENT_KINDS = {
+    Engagement.OPENED: ("open", "sg_open", "click", "sg_click"),
+    Engagement.CLICKED: ("click", "sg_click"),
+    Engagement.ACTED: ("letter_sent",),
+}
+
+
+SECONDS_PER_DAY = 86400
+
+
+def _in_list(expression: str, values: tuple[Any, ...]) -> str:
+    return f"{expression} IN ({', '.join('?' for _ in values)})"
+
+
+@dataclass(frozen=True)
+class _SegmentScope:
+    now: datetime
+    exclude_campaign_id: int | None  # the campaign being sent is not a "recent" one
+
+
+def segment_where(
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> tuple[str, list[Any]]:
+    """SQL condition over `subscribers s` for a segment; `subscribed` is always required."""
+    if segment is None:
+        return "s.status = 'subscribed'", []
+    scope = _SegmentScope(now or datetime.now(UTC), exclude_campaign_id)
+    clause, params = _segment_sql(segment, scope)
+    return f"s.status = 'subscribed' AND ({clause})", params
+
+
+def _segment_sql(segment: Segment, scope: _SegmentScope) -> tuple[str, list[Any]]:
+    if isinstance(segment, AllOf | AnyOf):
+        joiner = " AND " if isinstance(segment, AllOf) else " OR "
+        parts = [_segment_sql(part, scope) for part in segment.parts]
+        return joiner.join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
+    if isinstance(segment, Not):
+        sql, params = _segment_sql(segment.part, scope)
+        return f"NOT ({sql})", params
+    if isinstance(segment, TagIn):
+        tags = tuple(tag.lower() for tag in segment.tags)
+        return (
+            "EXISTS (SELECT 1 FROM json_each(s.tags) WHERE "
+            + _in_list("lower(json_each.value)", tags)
+            + ")",
+            list(tags),
+        )
+    if isinstance(segment, StateIn):
+        return _in_list("upper(COALESCE(s.cd_state, s.state))", segment.states), list(
+            segment.states
+        )
+    if isinstance(segment, SourceIn):
+        sources = tuple(source.lower() for source in segment.sources)
+        return _in_list("lower(s.source)", sources), list(sources)
+    if isinstance(segment, DistrictIn):
+        return _district_sql(segment)
+    if isinstance(segment, SignedUp):
+        return _signed_up_sql(segment, scope.now)
+    if isinstance(segment, Engaged):
+        return _engaged_sql(segment, scope)
+    raise TypeError(f"unknown segment rule {segment!r}")
+
+
+def _district_sql(segment: DistrictIn) -> tuple[str, list[Any]]:
+    # A known district: exact, or picked by the subscriber among the ZIP's candidates.
+    one = (
+        "(upper(s.cd_state) = ? AND COALESCE(s.cd_district,"
+        " CASE WHEN s.cd_confidence = 'ambiguous' THEN s.cd_choice END) = ?)"
+    )
+    return " OR ".join(one for _ in segment.districts), [
+        value for pair in segment.districts for value in pair
+    ]
+
+
+def _signed_up_sql(segment: SignedUp, now: datetime) -> tuple[str, list[Any]]:
+    # ISO 8601 text compares in time order, so dates compare with timestamps directly.
+    signed = "COALESCE(s.consent_at, s.created_at)"
+    clauses: list[str] = []
+    params: list[Any] = []
+    if segment.after:
+        clauses.append(f"{signed} >= ?")
+        params.append(segment.after)
+    if segment.before:
+        clauses.append(f"{signed} < ?")
+        params.append(segment.before)
+    if segment.within_days:
+        since = now.timestamp() - segment.within_days * SECONDS_PER_DAY
+        clauses.append(f"{signed} >= ?")
+        params.append(datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return " AND ".join(clauses), params
+
+
+def _engaged_sql(segment: Engaged, scope: _SegmentScope) -> tuple[str, list[Any]]:
+    kinds = ENGAGEMENT_KINDS[segment.what]
+    sql = (
+        "EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.machine = 0 AND "
+        + _in_list("e.kind", kinds)
+    )
+    params: list[Any] = list(kinds)
+    if segment.last_campaigns:
+        sql += (
+            " AND e.campaign_id IN (SELECT id FROM campaigns WHERE send_started_at IS NOT NULL"
+            " AND id IS NOT ? ORDER BY send_started_at DESC, id DESC LIMIT ?)"
+        )
+        params += [scope.exclude_campaign_id, segment.last_campaigns]
+    if segment.within_days:
+        sql += " AND e.at >= ?"
+        params.append(int(scope.now.timestamp()) - segment.within_days * SECONDS_PER_DAY)
+    return sql + ")", params
+
+
+def segment_subscriber_ids(
+    db: Database,
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> list[int]:
+    """Ids of the subscribed people a segment selects, in id order.
+
+    `exclude_campaign_id` (the campaign being sent) never counts among the
+    "last N campaigns" of an engagement rule.
+    """
+    where, params = segment_where(segment, now, exclude_campaign_id)
+    rows = db.execute(f"SELECT s.id FROM subscribers s WHERE {where} ORDER BY s.id", params)
+    return [row[0] for row in rows.fetchall()]
+
+
+def segment_count(
+    db: Database,
+    segment: Segment | None,
+    now: datetime | None = None,
+    exclude_campaign_id: int | None = None,
+) -> int:
+    where, params = segment_where(segment, now, exclude_campaign_id)
+    return int(
+        db.execute(f"SELECT count(*) FROM subscribers s WHERE {where}", params).fetchone()[0]
+    )
