@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, overload
 
 
 class ConfigError(Exception):
@@ -29,11 +30,32 @@ DB_FILE = "subscribers.db"
 ENV_PREFIX = "ALERTS_"
 
 
+Value = str | int | float | bool
+
+# The keys by the type a lookup returns: `get` and `require` are typed by them, and
+# tests/test_config.py checks them against SETTINGS.
+OptionalText = Literal[
+    "org_name",
+    "postal_address",
+    "from_email",
+    "from_name",
+    "reply_to",
+    "base_url",
+    "secret",
+    "sendgrid_webhook_public_key",
+]
+Text = Literal["sendgrid_host", "congress_api_url"]
+Flag = Literal["sendgrid_tracking"]
+Count = Literal["sendgrid_concurrency", "sendgrid_batch_size", "sendgrid_retries"]
+Number = Literal["sendgrid_timeout"]
+OptionalNumber = Literal["sendgrid_rate"]
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: type  # str, int, float or bool
-    default: Any
+    kind: type[Value]
+    default: Value | None
     help: str
 
     @property
@@ -112,11 +134,17 @@ SETTINGS: dict[str, Setting] = {
             None,
             "Cap on messages per second (unset: no cap). `alerts send --rate` overrides it.",
         ),
+        Setting(
+            "congress_api_url",
+            str,
+            "https://api.congress.gov",
+            "Congress.gov API host, for `alerts bills update` (a local server in tests).",
+        ),
     )
 }
 
 
-def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+def _coerce(setting: Setting, value: object, origin: str) -> Value | None:
     if value is None:
         return None
     kind = setting.kind
@@ -129,9 +157,11 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
         if text in {"0", "false", "no", "off", ""}:
             return False
         raise ConfigError(f"{origin}: {setting.name} must be true or false, not {value!r}")
-    if kind in (int, float):
+    if kind is int or kind is float:
         try:
-            return kind(value)
+            if not isinstance(value, str | int | float):
+                raise TypeError
+            return int(value) if kind is int else float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{origin}: {setting.name} must be a number, not {value!r}") from None
     if isinstance(value, bool | int | float | str):
@@ -140,45 +170,60 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
 
 
 class Config:
-    """Resolved settings. `require(name)` fails with a message naming the key."""
+    """Resolved settings. `require(name)` fails with a message naming the key.
 
-    def __init__(self, values: dict[str, Any], path: Path | None = None):
-        self._values = values
+    Lookups take the key as a literal, so each returns its setting's own type.
+    """
+
+    def __init__(self, values: Mapping[str, Value | None], path: Path | None = None):
+        self._values = dict(values)
         self.path = path
 
     @classmethod
-    def load(cls, path: Path | str | None = None, env: dict[str, str] | None = None) -> Config:
+    def load(cls, path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
         path = Path(path) if path is not None else Path(CONFIG_FILE)
-        env = os.environ if env is None else env
+        environment = os.environ if env is None else env
         file_values = _read_file(path) if path.exists() else {}
-        values: dict[str, Any] = {}
+        values: dict[str, Value | None] = {}
         for name, setting in SETTINGS.items():
-            if setting.env in env:
-                values[name] = _coerce(setting, env[setting.env], setting.env)
+            if setting.env in environment:
+                values[name] = _coerce(setting, environment[setting.env], setting.env)
             elif name in file_values:
                 values[name] = _coerce(setting, file_values[name], f"{path}")
             else:
                 values[name] = setting.default
         return cls(values, path if path.exists() else None)
 
-    def get(self, name: str) -> Any:
+    @overload
+    def get(self, name: OptionalText) -> str | None: ...
+    @overload
+    def get(self, name: Text) -> str: ...
+    @overload
+    def get(self, name: Flag) -> bool: ...
+    @overload
+    def get(self, name: Count) -> int: ...
+    @overload
+    def get(self, name: Number) -> float: ...
+    @overload
+    def get(self, name: OptionalNumber) -> float | None: ...
+    def get(self, name: str) -> Value | None:
         if name not in SETTINGS:
             raise KeyError(name)
         value = self._values.get(name)
         return SETTINGS[name].default if value is None else value
 
-    def require(self, name: str) -> Any:
+    def require(self, name: OptionalText) -> str:
         value = self.get(name)
         if value is None or value == "":
             where = str(self.path) if self.path else f"{CONFIG_FILE} (not found)"
             raise ConfigError(f"{name} is not set: add it to {where} or set {SETTINGS[name].env}")
         return value
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: OptionalText) -> str:
         return self.require(name)
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> dict[str, object]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -204,7 +249,7 @@ def _toml_string(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render_config_file(values: dict[str, Any]) -> str:
+def render_config_file(values: Mapping[str, Value | None]) -> str:
     """The text of a new alerts.toml: every setting, commented, in SETTINGS order."""
     lines = ["# alerts configuration. Environment variables ALERTS_<KEY> override these.", ""]
     for name, setting in SETTINGS.items():

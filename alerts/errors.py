@@ -82,7 +82,7 @@ class SendInterrupted(SendError):
 
 
 class SendAuthError(SendError):
-    """SendGrid refused the API key (401/403): nothing more can be sent."""
+    """The delivery provider refused the API key: nothing more can be sent."""
 
 
 class WebhookAuthError(AlertsError):
@@ -95,3 +95,18 @@ class EventPayloadError(InputFileError):
 
 class StorageError(AlertsError):
     """The database could not commit: nothing was recorded, the request may be retried."""
+
+
+class CongressApiError(AlertsError):
+    """The Congress.gov API refused the key, failed, or answered something unreadable."""
+
+
+class StanceFileError(InputFileError):
+    """A CSV of members' stances has bad rows, so none of its rows was loaded.
+
+    `problems` lists every `file:line: message`.
+    """
+
+    def __init__(self, message: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(message)

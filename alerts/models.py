@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -99,6 +100,28 @@ def seat_name(state: str, district: int) -> str:
     return f"{state}-{'AL' if district == 0 else district}"
 
 
+@dataclass(frozen=True, order=True)
+class HouseSeat:
+    """A House seat: a state and its district number (0 for at-large seats and delegates)."""
+
+    state: str
+    district: int
+
+    @property
+    def name(self) -> str:
+        return seat_name(self.state, self.district)
+
+
+@dataclass(frozen=True)
+class ZipDistrict:
+    """One row of the ZIP map: a ZIP (ZCTA) lies, at least partly, in this House district."""
+
+    zip: str
+    state: str
+    district: int
+    share: float | None = None  # its part of the ZIP's land area (0-1), when the map gives areas
+
+
 @dataclass(frozen=True)
 class Member:
     """A sitting member of Congress, as loaded from the roster."""
@@ -118,6 +141,12 @@ class Member:
     website: str | None = None
     state_rank: str | None = None  # senators: senior or junior
     senate_class: int | None = None
+    term_start: str | None = None  # the current term's first and last days, YYYY-MM-DD
+    term_end: str | None = None
+
+    def term_ended_before(self, day: date) -> bool:
+        """Whether the current term's last day is before `day` (the roster is out of date)."""
+        return self.term_end is not None and self.term_end < day.isoformat()
 
     @property
     def seat(self) -> str:
@@ -165,6 +194,7 @@ class DistrictFlag(StrEnum):
     ZIP_MULTI_STATE = "zip_multi_state"  # no own state and the ZIP spans several states
     CHOSEN = "chosen"  # ambiguous ZIP: the subscriber picked their district (cd_choice)
     VACANT = "vacant"  # the district is known but its House seat is empty
+    MAP_OUTDATED = "map_outdated"  # the state redrew its districts and its ZIP map is not current
 
 
 @dataclass(frozen=True)
@@ -174,6 +204,26 @@ class SeatChange:
     member: Member
     old_seat: str
     new_seat: str
+
+
+@dataclass(frozen=True)
+class MapChange:
+    """One state's ZIP map as a load replaced it."""
+
+    state: str
+    congress: int  # the Congress of the new map's districts
+    previous_congress: int | None  # that of the map it replaced (None: none, or not recorded)
+    zips_changed: int  # ZIPs whose districts differ from the previous map's (added, gone, moved)
+    subscribers_moved: int  # subscribers whose House district changed with it
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "congress": self.congress,
+            "previous_congress": self.previous_congress,
+            "zips_changed": self.zips_changed,
+            "subscribers_moved": self.subscribers_moved,
+        }
 
 
 @dataclass
@@ -189,6 +239,11 @@ class RosterDiff:
     changed_seat: list[SeatChange] = field(default_factory=list)
     vacant_seats: list[str] = field(default_factory=list)  # House seats with no member
     confidence: dict[str, int] = field(default_factory=dict)  # subscribers by confidence
+    roster_replaced: bool = True  # False for a load of a ZIP map alone
+    congress: int | None = None  # the Congress the roster describes, after the load
+    maps: list[MapChange] = field(default_factory=list)  # the states whose ZIP map was replaced
+    maps_kept: dict[str, int] = field(default_factory=dict)  # state -> newer Congress kept
+    dropped: dict[str, int] = field(default_factory=dict)  # map rows left out, by reason
 
     @property
     def unchanged(self) -> bool:
@@ -211,6 +266,11 @@ class RosterDiff:
             ],
             "vacant_seats": self.vacant_seats,
             "confidence": self.confidence,
+            "roster_replaced": self.roster_replaced,
+            "congress": self.congress,
+            "maps": [change.as_dict() for change in self.maps],
+            "maps_kept": self.maps_kept,
+            "dropped": self.dropped,
         }
 
 
@@ -264,32 +324,32 @@ class EventKind(StrEnum):
     LETTER_SENT = "letter_sent"
     LETTER_EMAILED = "letter_emailed"
     UNSUBSCRIBE = "unsubscribe"
-    # From SendGrid's event webhook.
-    PROCESSED = "processed"
+    # Reported by the delivery provider's event webhook.
+    ACCEPTED = "accepted"  # the provider took the message and will try to deliver it
     DELIVERED = "delivered"
-    DEFERRED = "deferred"
+    DEFERRED = "deferred"  # the receiving server asked the provider to try again later
     BOUNCE = "bounce"
-    DROPPED = "dropped"
-    SPAMREPORT = "spamreport"
-    SG_OPEN = "sg_open"
-    SG_CLICK = "sg_click"
-    SG_UNSUBSCRIBE = "sg_unsubscribe"
-    GROUP_UNSUBSCRIBE = "group_unsubscribe"
+    DROPPED = "dropped"  # the provider did not try (a suppressed or invalid address...)
+    COMPLAINT = "complaint"  # the recipient reported the message as spam
+    PROVIDER_OPEN = "provider_open"  # the provider's own open tracking
+    PROVIDER_CLICK = "provider_click"  # the provider's own click tracking
+    PROVIDER_UNSUBSCRIBE = "provider_unsubscribe"  # the provider's own unsubscribe link
+    GROUP_UNSUBSCRIBE = "group_unsubscribe"  # left one of the provider's subscription groups
     GROUP_RESUBSCRIBE = "group_resubscribe"
 
 
-# Kinds that only SendGrid's Event Webhook records, each about a message SendGrid
-# accepted: proof that a recipient left `unknown` by an interrupted send was sent.
-SENDGRID_KINDS = (
-    EventKind.PROCESSED,
+# Kinds that only a delivery provider reports, each about a message it accepted:
+# proof that a recipient left `unknown` by an interrupted send was sent.
+PROVIDER_KINDS = (
+    EventKind.ACCEPTED,
     EventKind.DELIVERED,
     EventKind.DEFERRED,
     EventKind.BOUNCE,
     EventKind.DROPPED,
-    EventKind.SPAMREPORT,
-    EventKind.SG_OPEN,
-    EventKind.SG_CLICK,
-    EventKind.SG_UNSUBSCRIBE,
+    EventKind.COMPLAINT,
+    EventKind.PROVIDER_OPEN,
+    EventKind.PROVIDER_CLICK,
+    EventKind.PROVIDER_UNSUBSCRIBE,
     EventKind.GROUP_UNSUBSCRIBE,
     EventKind.GROUP_RESUBSCRIBE,
 )
@@ -299,8 +359,8 @@ SENDGRID_KINDS = (
 # Campaigns: the parsed campaign file, its audience, and the compiled message
 
 # Per-recipient placeholders. Compiled campaigns carry these in place of
-# recipient values, so MJML and premailer run once per campaign and SendGrid
-# (or `render.personalise`) swaps them per recipient. The spelling uses only
+# recipient values, so MJML and premailer run once per campaign and the delivery
+# provider (or `render.personalise`) swaps them per recipient. The spelling uses only
 # URL-unreserved characters, so Markdown, MJML, premailer's href encoding and
 # HTML escaping all leave it alone: `-ALRT.<name>.<context>-`, where context
 # is `h` (HTML: the value is escaped), `t` (text and subject: the raw value,
@@ -432,6 +492,7 @@ class Campaign:
     letter: LetterSpec | None = None
     button: str | None = None
     first_name_fallback: str = "friend"
+    bill: BillId | None = None
 
 
 @dataclass(frozen=True)
@@ -451,7 +512,7 @@ class CompiledCampaign:
     """One campaign compiled once: subject, HTML and text with placeholders inside.
 
     `links[i]` is the URL behind placeholder `link.<i>`. The same subject, HTML,
-    text and substitution map are what the sender hands to SendGrid.
+    text and substitution map are what the sender hands to the delivery provider.
     """
 
     slug: str
@@ -560,19 +621,56 @@ class Event:
     target: str | None = None
     user_agent: str | None = None
     machine: bool = False
-    sg_event_id: str | None = None
+    provider: str | None = None  # the delivery provider that reported it, by name
+    provider_event_id: str | None = None  # that provider's id of the event, unique per provider
     detail: str | None = None
+
+
+ProviderDetail = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One event a delivery provider reported about a message, in the project's terms.
+
+    `campaign_id` and `subscriber_id` are the ids the message was tagged with, as
+    the provider echoes them: claims that ingestion checks against the database.
+    `status_change` is what the event says about the address itself (a Status:
+    bounced, complained or unsubscribed), or None. `detail` holds the provider's
+    own facts worth keeping, with no personal data left in them.
+    """
+
+    kind: str  # an EventKind
+    provider_event_id: str
+    at: int  # Unix seconds
+    email: str | None = None
+    campaign_id: int | None = None
+    subscriber_id: int | None = None
+    status_change: str | None = None
+    machine: bool = False
+    user_agent: str | None = None
+    detail: Mapping[str, ProviderDetail] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedEvents:
+    """A provider's webhook payload (or a saved copy of one), read into neutral events."""
+
+    events: tuple[ProviderEvent, ...]
+    received: int  # items in the payload
+    invalid: int = 0  # items that are not events: no event id, type or timestamp
+    ignored: int = 0  # events of a type the project does not keep
 
 
 @dataclass
 class IngestSummary:
-    """What became of a batch of SendGrid events (a webhook request or a saved file)."""
+    """What became of a batch of provider events (a webhook request or a saved file)."""
 
     received: int = 0
     recorded: int = 0
-    duplicates: int = 0  # an sg_event_id already stored: SendGrid retried
+    duplicates: int = 0  # an event id the provider already reported: it retried
     ignored: int = 0  # an event type we do not keep, or about nobody of ours
-    invalid: int = 0  # not an event: no sg_event_id, event type or timestamp
+    invalid: int = 0  # not an event: no event id, event type or timestamp
     status_changes: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -608,3 +706,100 @@ class SubscriberFilter:
     status: str | None = None
     tag: str | None = None
     state: str | None = None
+
+
+# --------------------------------------------------------------------------
+# Bills: the bill an action campaign names, and where each member stands on it
+
+# Congress.gov's bill types, spelled as in its URLs.
+BILL_TYPES = ("hr", "s", "hjres", "sjres", "hconres", "sconres", "hres", "sres")
+_BILL_KEYS = ("congress", "type", "number")
+_BILL_NAME_RE = re.compile(r"([a-z]+)(\d+)-(\d+)")
+_BILL_SPELLINGS = "hr1234-119 or {congress: 119, type: hr, number: 1234}"
+
+
+@dataclass(frozen=True)
+class BillId:
+    """A bill as Congress.gov names it: hr1234-119 is H.R. 1234 of the 119th Congress."""
+
+    congress: int
+    type: str  # one of BILL_TYPES
+    number: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.type}{self.number}-{self.congress}"
+
+    @classmethod
+    def parse(cls, value: object) -> BillId:
+        """A bill written `hr1234-119` or as a mapping of congress, type and number.
+
+        Raises ValueError with a one-line message that starts with "bill".
+        """
+        match = _BILL_NAME_RE.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+        if match is not None:
+            kind, number, congress = match.groups()
+            return cls._checked(congress, kind, number)
+        if isinstance(value, Mapping):
+            unknown = [str(key) for key in value if key not in _BILL_KEYS]
+            if unknown:
+                raise ValueError(
+                    f"bill: unknown key {unknown[0]!r} (known: {', '.join(_BILL_KEYS)})"
+                )
+            missing = [key for key in _BILL_KEYS if key not in value]
+            if missing:
+                raise ValueError(f"bill: {missing[0]} is required ({_BILL_SPELLINGS})")
+            return cls._checked(value["congress"], value["type"], value["number"])
+        raise ValueError(f"bill must be written like {_BILL_SPELLINGS}, not {value!r}")
+
+    @classmethod
+    def _checked(cls, congress: object, kind: object, number: object) -> BillId:
+        text = kind.strip().lower() if isinstance(kind, str) else None
+        if text not in BILL_TYPES:
+            raise ValueError(f"bill: type must be one of {', '.join(BILL_TYPES)}, not {kind!r}")
+        return cls(_whole_number("congress", congress), text, _whole_number("number", number))
+
+
+def _whole_number(name: str, value: object) -> int:
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"bill: {name} must be a whole number of 1 or more, not {value!r}")
+    return int(text)
+
+
+class Stance(StrEnum):
+    """Where a member of Congress stands on a campaign's bill."""
+
+    SPONSOR = "sponsor"
+    COSPONSOR = "cosponsor"  # a cosponsor now: one who withdrew is not
+    SUPPORTS = "supports"
+    OPPOSES = "opposes"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Sponsorship:
+    """A member Congress.gov names on a bill: its sponsor or one of its cosponsors."""
+
+    bioguide: str
+    name: str  # as Congress.gov writes it: "Rep. Comer, James [R-KY-1]"
+    is_sponsor: bool
+    party: str | None = None
+    state: str | None = None
+    district: int | None = None  # None for senators, 0 for an at-large seat
+    sponsorship_date: str | None = None  # YYYY-MM-DD; the sponsor's is the day of introduction
+    is_original: bool = False  # cosponsored on the day the bill was introduced
+    withdrawn_date: str | None = None  # YYYY-MM-DD: no longer a cosponsor since that day
+
+    @property
+    def is_current_cosponsor(self) -> bool:
+        return not self.is_sponsor and self.withdrawn_date is None
+
+
+@dataclass(frozen=True)
+class BillDetails:
+    """A bill's title and the members named on it, as Congress.gov answered."""
+
+    bill: BillId
+    title: str | None
+    sponsorships: tuple[Sponsorship, ...]

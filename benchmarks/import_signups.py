@@ -96,13 +96,13 @@ def load_roster(db: Path, cwd: Path) -> str:
         }
         which = f"the public files in {SHARED}"
     else:
-        from alerts.targets.lookup import sample_files
+        from alerts.targets.roster import sample_files
 
         files, which = sample_files(), "the sample files (../shared/data is absent)"
     command = [sys.executable, "-m", "alerts", "--db", str(db), "targets", "load"]
     for option, key in (("--legislators", "legislators"), ("--social", "social")):
         command += [option, str(files[key])]
-    command += ["--zip-districts", str(files["zip_districts"])]
+    command += ["--zip-districts", str(files["zip_districts"]), "--congress", "119"]
     subprocess.run(command, cwd=cwd, check=True, capture_output=True)
     return which
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 from alerts import pipeline
 from alerts.campaigns import files as campaigns
 from alerts.db import open_db
-from alerts.email import compile as render
+from alerts.email import personalise
 from alerts.models import Confidence, Member, SiteSettings, Subscriber, Targets
 
 SITE = SiteSettings(
@@ -97,15 +97,15 @@ def main() -> None:
     total_bytes = 0
     start = time.perf_counter()
     for subscriber, targets in people:
-        message = pipeline.build_message(prepared, subscriber, targets)
+        message = personalise.build_message(prepared, subscriber, targets)
         total_bytes += len(message.html) + len(message.text)
     fast_s = time.perf_counter() - start
 
     # The same, substitution alone (values made beforehand), to show where time goes.
-    sample_values = [pipeline.recipient_values(prepared, s, t) for s, t in people[:1000]]
+    sample_values = [personalise.recipient_values(prepared, s, t) for s, t in people[:1000]]
     start = time.perf_counter()
     for n in range(args.messages):
-        render.personalise(compiled, sample_values[n % len(sample_values)])
+        personalise.personalise(compiled, sample_values[n % len(sample_values)])
     substitute_s = time.perf_counter() - start
 
     # The naive way: Jinja, MJML and premailer for every recipient.
@@ -113,7 +113,7 @@ def main() -> None:
     for subscriber, targets in people[: args.naive]:
         again = pipeline.compile_campaign(campaign, SITE, templates)
         one = dataclasses.replace(prepared, compiled=again)
-        pipeline.build_message(one, subscriber, targets)
+        personalise.build_message(one, subscriber, targets)
     naive_s = time.perf_counter() - start
 
     fast_per = fast_s / args.messages

@@ -24,6 +24,7 @@ from _common import REPO, header, peak_rss_mib, workdir
 from alerts.db import Database, open_db, write_transaction
 from alerts.db import districts as districts_db
 from alerts.targets import lookup as targets
+from alerts.targets import roster
 
 SHARED = REPO.parent / "shared" / "data"
 BASELINE_SLICE = 20_000
@@ -80,11 +81,12 @@ def prepare(path: Path, count: int, fresh: bool) -> Database:
     if database["subscribers"].count != count:
         database["subscribers"].delete_where()
         started = time.perf_counter()
-        targets.load_roster(
+        roster.load_roster(
             database,
             SHARED / "legislators-current.yaml",
             SHARED / "zccd.csv",
             SHARED / "legislators-social-media.yaml",
+            congress=119,
         )
         print(f"roster load (empty subscribers): {time.perf_counter() - started:.2f} s")
         database["subscribers"].insert_all(fake_subscribers(count, zip_rows()), batch_size=10_000)
@@ -117,13 +119,11 @@ def naive_baseline(database: Database, count: int) -> float:
     started = time.perf_counter()
     with write_transaction(database):
         for subscriber_id, zip_code, state in rows:
-            home, district, confidence, flags = districts_db.resolve_zip(
-                database, zip_code or "", state
-            )
+            found = districts_db.resolve_zip(database, zip_code or "", state)
             table.update(
                 subscriber_id,
-                {"cd_state": home, "cd_district": district, "cd_confidence": confidence,
-                 "cd_flags": flags},
+                {"cd_state": found.state, "cd_district": found.district,
+                 "cd_confidence": found.confidence, "cd_flags": ",".join(found.flags) or None},
             )  # fmt: skip
     return time.perf_counter() - started
 

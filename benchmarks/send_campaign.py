@@ -42,8 +42,10 @@ from alerts.db import ledger as ledger_db
 from alerts.db import segments as segments_db
 from alerts.db import subscribers as subscribers_db
 from alerts.delivery.providers.sendgrid.standin import stats as fake_stats
+from alerts.email import personalise
 from alerts.models import Subscriber
 from alerts.targets import lookup as targets
+from alerts.targets import roster
 
 SLUG = "end-qualified-immunity-act"
 NAIVE_SLUG = "naive-slice"
@@ -71,8 +73,10 @@ def make_project(folder: Path, recipients: int) -> Path:
     naive = (folder / "campaigns" / f"{SLUG}.md").read_text()
     (folder / "campaigns" / f"{NAIVE_SLUG}.md").write_text(naive)
     db = open_db(folder / "subscribers.db")
-    files = targets.sample_files()
-    targets.load_roster(db, files["legislators"], files["zip_districts"], files["social"])
+    files = roster.sample_files()
+    roster.load_roster(
+        db, files["legislators"], files["zip_districts"], files["social"], congress=119
+    )
     with open(data_file("sample-zccd.csv"), newline="") as rows:
         zips = sorted({row["zcta"] for row in csv.DictReader(rows)})
     now = utc_now()
@@ -140,7 +144,7 @@ def run_naive(folder: Path, host: str, count: int) -> float:
     client = SendGridAPIClient(api_key=API_KEY, host=host)
     client.client.timeout = 60
     ids = segments_db.segment_subscriber_ids(db, None)[:count]
-    ledger_db.ledger_freeze(db, prepared.campaign_id, ids)
+    ledger_db.ledger_freeze_segment(db, prepared.campaign_id, None)  # the first `count` are sent
     started = time.perf_counter()
     for subscriber_id in ids:
         _send_one(db, client, prepared, subscribers_db.get_subscriber(db, subscriber_id))
@@ -151,10 +155,13 @@ def run_naive(folder: Path, host: str, count: int) -> float:
 
 
 def _send_one(
-    db: Database, client: SendGridAPIClient, prepared: pipeline.PreparedCampaign, person: Subscriber
+    db: Database,
+    client: SendGridAPIClient,
+    prepared: personalise.PreparedCampaign,
+    person: Subscriber,
 ) -> None:
     sid = int(person.id or 0)
-    message = pipeline.build_message(prepared, person, targets.targets_for(db, sid))
+    message = personalise.build_message(prepared, person, targets.targets_for(db, sid))
     mail = Mail(
         from_email=("updates@example.org", "End QI"),
         to_emails=str(person.email),

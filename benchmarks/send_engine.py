@@ -27,7 +27,9 @@ from sendgrid.helpers.mail import Mail
 from alerts.db import Database, open_db, utc_now
 from alerts.db import ledger as ledger_db
 from alerts.db import subscribers as subscribers_db
-from alerts.delivery.engine import SendSettings, message_body, personalization, send_campaign
+from alerts.delivery.engine import send_campaign
+from alerts.delivery.provider import Batch, Content, Recipient, SendSettings
+from alerts.delivery.providers.sendgrid import SendGridProvider
 from alerts.email.links import Token, TokenKind, make_token, token_key
 from alerts.models import Subscriber
 
@@ -60,24 +62,28 @@ def links_for(campaign_id: int, person: Subscriber) -> dict[str, str]:
     }
 
 
+CONTENT = Content(
+    from_email="alerts@example.org",
+    from_name="End QI",
+    subject="-first-, one letter can end qualified immunity",
+    html=HTML,
+    text=TEXT,
+    categories=("action", "bench"),
+)
+
+
 def builder(campaign_id: int) -> Any:
-    def build(recipients: list[Subscriber]) -> dict[str, Any]:
+    def build(recipients: list[Subscriber]) -> Batch:
         items = []
         for person in recipients:
             links = links_for(campaign_id, person)
             subs = {"-first-": person.first_name or "friend", "-member-": "Rep. Example", **links}
-            items.append(
-                personalization(person, substitutions=subs, unsubscribe_url=links["-unsubscribe-"])
-            )
-        return message_body(
-            from_email="alerts@example.org",
-            from_name="End QI",
-            subject="-first-, one letter can end qualified immunity",
-            html=HTML,
-            text=TEXT,
-            personalizations=items,
-            categories=["action", "bench"],
-        )
+            headers = {
+                "List-Unsubscribe": f"<{links['-unsubscribe-']}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+            items.append(Recipient.of(person, subs, headers))
+        return Batch(CONTENT, tuple(items))
 
     return build
 
@@ -110,11 +116,10 @@ def make_db(path: Path, recipients: int) -> tuple[Database, int, int]:
 def run_engine(db: Database, campaign: int, recipients: int, host: str) -> tuple[float, float]:
     """(seconds to freeze the ledger, seconds to send), sent count checked."""
     started = time.perf_counter()
-    ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id LIMIT ?", [recipients])]
-    ledger_db.ledger_freeze(db, campaign, ids)
+    ledger_db.ledger_freeze_segment(db, campaign, None)
     frozen = time.perf_counter()
-    settings = SendSettings(api_key="SG.bench", host=host, timeout=60)
-    summary = send_campaign(db, campaign, builder(campaign), settings)
+    provider = SendGridProvider("SG.bench", host)
+    summary = send_campaign(db, campaign, builder(campaign), provider, SendSettings(timeout=60))
     assert summary.sent == recipients, summary
     return frozen - started, time.perf_counter() - frozen
 
@@ -122,7 +127,7 @@ def run_engine(db: Database, campaign: int, recipients: int, host: str) -> tuple
 def run_naive(db: Database, campaign: int, count: int, host: str) -> float:
     """One Mail per recipient, one request after another; the ledger row updated after each."""
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id LIMIT ?", [count])]
-    ledger_db.ledger_freeze(db, campaign, ids)
+    ledger_db.ledger_freeze_segment(db, campaign, None)  # the first `count` are sent below
     client = SendGridAPIClient(api_key="SG.bench", host=host)
     client.client.timeout = 60
     started = time.perf_counter()

@@ -32,7 +32,7 @@ from alerts.db import campaigns as campaigns_db
 from alerts.db import open_db
 from alerts.db.districts import resolve_districts
 from alerts.email.links import Token, TokenKind, make_token, token_key
-from alerts.targets.lookup import load_roster, sample_files
+from alerts.targets.roster import load_roster, sample_files
 
 SUBSCRIBERS = 20_000
 # ZIP codes of the sample roster with exactly one House district, and their states.
@@ -79,7 +79,7 @@ def seed(folder: Path) -> list[str]:
     path.write_text(CAMPAIGN, encoding="utf-8")
     db = open_db(folder / "subscribers.db")
     files = sample_files()
-    load_roster(db, files["legislators"], files["zip_districts"], files["social"])
+    load_roster(db, files["legislators"], files["zip_districts"], files["social"], congress=119)
     now = "2026-01-01T00:00:00Z"
     db["subscribers"].insert_all(
         {"email": f"s{n}@example.org", "first_name": f"Sam{n}", "last_name": "Reader"}

@@ -2,7 +2,7 @@
 
 Ten recipients (CA, TX, NY and one without a state) of the action alert
 `qi-letter`; events written straight into the tables the way the tracking
-server and SendGrid's webhook write them. EXPECTED_JSON is worked out by hand
+server and the provider's webhook write them. EXPECTED_JSON is worked out by hand
 from the comments below.
 """
 
@@ -44,14 +44,28 @@ def add_event(
     machine: int = 0,
     link: int | None = None,
     target: str | None = None,
-    sg_id: str | None = None,
+    provider_id: str | None = None,
 ) -> None:
-    """Insert one event; a repeated sg_event_id is ignored, as the webhook does."""
+    """Insert one event; a provider's event id seen before is ignored, as the webhook does.
+
+    A database from before migration 70 gets the id in its sg_event_id column.
+    """
+    row = {
+        "campaign_id": campaign,
+        "subscriber_id": subscriber,
+        "kind": kind,
+        "link_id": link,
+        "target": target,
+        "at": at,
+        "machine": machine,
+    }
+    if "provider_event_id" in db["events"].columns_dict:
+        row |= {"provider": "sendgrid" if provider_id else None, "provider_event_id": provider_id}
+    else:
+        row["sg_event_id"] = provider_id
     db.execute(
-        "INSERT OR IGNORE INTO events"
-        " (campaign_id, subscriber_id, kind, link_id, target, at, machine, sg_event_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [campaign, subscriber, kind, link, target, at, machine, sg_id],
+        f"INSERT OR IGNORE INTO events ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+        list(row.values()),
     )
 
 
@@ -103,22 +117,25 @@ def build_letter_campaign(db: Database, *, delivery_events: bool = True) -> int:
     # Ledger: 1-8 sent, 9 failed, 10 unknown -> recipients 10, sent 8, failed 1.
     for n in range(1, 11):
         state = "sent" if n <= 8 else ("failed" if n == 9 else "unknown")
-        db["send_ledger"].insert({"campaign_id": cid, "subscriber_id": n, "state": state})
+        row = {"campaign_id": cid, "subscriber_id": n, "state": state}
+        if "subscriber_state" in db["send_ledger"].columns_dict:  # since migration 90
+            row["subscriber_state"] = STATES.get(n)
+        db["send_ledger"].insert(row)
 
     def event(subscriber: int | None, kind: str, minutes: int, **kw: object) -> None:
         add_event(db, cid, subscriber, kind, T0 + minutes * 60, **kw)
 
     if delivery_events:
         # Delivered to 1-7 (8 bounced). Person 1's delivery arrives twice under one
-        # sg_event_id (a webhook retry) and once more under another: still one person.
+        # provider event id (a webhook retry) and once more under another: still one person.
         for n in range(1, 9):
-            event(n, "processed", 1, sg_id=f"p{n}")
+            event(n, "accepted", 1, provider_id=f"p{n}")
         for n in range(1, 8):
-            event(n, "delivered", 2, sg_id=f"d{n}")
-        event(1, "delivered", 2, sg_id="d1")
-        event(1, "delivered", 3, sg_id="d1-again")
-        event(8, "bounce", 2, sg_id="b8")
-        event(8, "bounce", 2, sg_id="b8")
+            event(n, "delivered", 2, provider_id=f"d{n}")
+        event(1, "delivered", 2, provider_id="d1")
+        event(1, "delivered", 3, provider_id="d1-again")
+        event(8, "bounce", 2, provider_id="b8")
+        event(8, "bounce", 2, provider_id="b8")
     # Opens: 1 three times, 2 once by hand and once by a proxy, 3 only by a proxy,
     # 4 once -> unique 3 (1, 2, 4), total 5, machine 3; 4 people with any open.
     for minutes in (5, 65, 125):
@@ -148,15 +165,15 @@ def build_letter_campaign(db: Database, *, delivery_events: bool = True) -> int:
     event(1, "letter_sent", 9, target="R000012")
     event(1, "letter_sent", 68, target="S000001")
     event(4, "letter_sent", 73, target="S000001")
-    # Unsubscribes: 1 after clicking, by our link and by SendGrid's group link;
-    # 6 through SendGrid -> 2 people. Spam report: 7.
+    # Unsubscribes: 1 after clicking, by our link and by the provider's group link;
+    # 6 through the provider -> 2 people. Spam report: 7.
     event(1, "unsubscribe", 300)
-    event(1, "group_unsubscribe", 301, sg_id="g1")
-    event(6, "sg_unsubscribe", 20, sg_id="u6")
-    event(7, "spamreport", 30, sg_id="s7")
-    event(7, "spamreport", 30, sg_id="s7")
-    # SendGrid's own open tracking: shown apart, never in `opens`.
-    event(2, "sg_open", 6, sg_id="o2")
+    event(1, "group_unsubscribe", 301, provider_id="g1")
+    event(6, "provider_unsubscribe", 20, provider_id="u6")
+    event(7, "complaint", 30, provider_id="s7")
+    event(7, "complaint", 30, provider_id="s7")
+    # The provider's own open tracking: shown apart, never in `opens`.
+    event(2, "provider_open", 6, provider_id="o2")
     db.conn.commit()
     return cid
 

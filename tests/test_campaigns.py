@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from alerts.campaigns import files as campaigns
+from alerts.campaigns.segments import describe_segment
 from alerts.config import bundled_dir
 from alerts.db import segments as segments_db
 from alerts.errors import CampaignError, NotFoundError
@@ -291,7 +292,7 @@ def test_segment_rules_parse(tmp_path):
             Not(Engaged(Engagement.ACTED, last_campaigns=1)),
         )
     )
-    assert campaigns.describe_segment(segment).startswith(
+    assert describe_segment(segment).startswith(
         "tag volunteer or Donor and state CA and district CA-12 or AK-AL or NY-10"
     )
 

@@ -188,6 +188,7 @@ def test_preview_for_a_real_subscriber(cli, project):
         .insert(
             {
                 "email": "zoe@example.org",
+                "email_key": "zoe@example.org",
                 "first_name": "<Zoë>",
                 "last_name": "O'Hara",
                 "created_at": "x",

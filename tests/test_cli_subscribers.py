@@ -182,7 +182,7 @@ def test_show(imported, cli):
 
 
 def test_show_says_where_their_letters_go(tmp_path, cli, monkeypatch):
-    from alerts.targets import lookup as targets
+    from alerts.targets import roster as targets
 
     monkeypatch.chdir(tmp_path)
     files = targets.sample_files()
@@ -190,6 +190,7 @@ def test_show_says_where_their_letters_go(tmp_path, cli, monkeypatch):
         "targets", "load",
         "--legislators", str(files["legislators"]),
         "--zip-districts", str(files["zip_districts"]),
+        "--congress", "119",
     )  # fmt: skip
     (tmp_path / "p.csv").write_text(
         "email,zip,state\nvt@example.org,05401,VT\nil@example.org,60614,IL\n", encoding="utf-8"

@@ -6,7 +6,8 @@ import shutil
 import pytest
 import yaml
 
-from alerts.targets.lookup import JSON_KEYS, sample_files
+from alerts.targets.lookup import JSON_KEYS
+from alerts.targets.roster import sample_files
 
 SAMPLES = sample_files()
 SAMPLE_ARGS = [
@@ -16,6 +17,8 @@ SAMPLE_ARGS = [
     str(SAMPLES["social"]),
     "--zip-districts",
     str(SAMPLES["zip_districts"]),
+    "--congress",
+    "119",
 ]
 
 
@@ -52,6 +55,7 @@ def test_load_prints_who_left_arrived_and_moved(cli, loaded, tmp_path):
     changed.write_text(yaml.safe_dump(records, allow_unicode=True), encoding="utf-8")
 
     args = ["--legislators", str(changed), "--zip-districts", str(SAMPLES["zip_districts"])]
+    args += ["--congress", "119"]
     out = cli("targets", "load", *args).output
     assert "Left (1):\n  Nancy Placewell (CA-11)" in out
     assert "Changed seat (1):\n  Suzanne Demoine: OR-1 -> OR" in out
@@ -85,7 +89,8 @@ def test_lookup_json_shape(cli, loaded):
     found = json.loads(cli("targets", "lookup", "60614", "--format", "json").stdout)
     assert [t["chamber"] for t in found] == ["house"] * 3 + ["senate"] * 2
     for target in found:
-        expected = {*JSON_KEYS, "ambiguous"} if target["chamber"] == "house" else set(JSON_KEYS)
+        candidate = {*JSON_KEYS, "ambiguous", "share"}
+        expected = candidate if target["chamber"] == "house" else set(JSON_KEYS)
         assert set(target) == expected
     assert found[0] == {
         "chamber": "house",
@@ -99,6 +104,7 @@ def test_lookup_json_shape(cli, loaded):
         "contact_url": "https://ramirezmuestra.house.example/contact",
         "twitter": "SmplRamirez",
         "ambiguous": True,
+        "share": None,
     }
     assert found[2]["twitter"] is None
 
@@ -162,6 +168,8 @@ def test_update_from_a_local_server(cli, project, file_server):
         f"{base}/sample-legislators-social.yaml",
         "--zip-districts-url",
         f"{base}/sample-zccd.csv",
+        "--congress",
+        "119",
     ]
     result = cli("targets", "update", *urls)
     assert "Loaded roster version 1: 34 members" in result.stdout
@@ -195,6 +203,8 @@ def test_real_files_through_the_cli(cli, project, shared_data):
         str(shared_data / "legislators-social-media.yaml"),
         "--zip-districts",
         str(shared_data / "zccd.csv"),
+        "--congress",
+        "119",
     )
     found = json.loads(cli("targets", "lookup", "05401", "--format", "json").stdout)
     assert [(t["title"], t["last_name"]) for t in found] == [

@@ -1,8 +1,20 @@
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from alerts.config import SETTINGS, Config, ConfigError, render_config_file
+from alerts.config import (
+    SETTINGS,
+    Config,
+    ConfigError,
+    Count,
+    Flag,
+    Number,
+    OptionalNumber,
+    OptionalText,
+    Text,
+    render_config_file,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -68,3 +80,24 @@ def test_rendered_file_round_trips(tmp_path):
     assert config["org_name"] == "Org"
     for name in SETTINGS:
         assert name in text
+
+
+def test_typed_lookups_name_every_setting_with_its_type():
+    returns = {
+        OptionalText: (str, True),
+        Text: (str, False),
+        Flag: (bool, False),
+        Count: (int, False),
+        Number: (float, False),
+        OptionalNumber: (float, True),
+    }
+    typed = {name: result for group, result in returns.items() for name in get_args(group)}
+    assert typed == {name: (s.kind, s.default is None) for name, s in SETTINGS.items()}
+
+
+def test_numbers_are_coerced_to_their_setting_type(tmp_path):
+    config = Config.load(
+        write(tmp_path, "sendgrid_timeout = 5\n"), env={"ALERTS_SENDGRID_RETRIES": "2"}
+    )
+    assert config.get("sendgrid_timeout") == 5.0 and type(config.get("sendgrid_timeout")) is float
+    assert config.get("sendgrid_retries") == 2 and config.get("sendgrid_rate") is None

@@ -14,8 +14,9 @@ import pytest
 
 from alerts.db import districts as districts_db
 from alerts.db.districts import _SEAT_IS_EMPTY, FACTS_SQL, _flag_sql, _key_columns_sql
-from alerts.targets import lookup as targets
+from alerts.targets import roster as targets
 
+ROSTER_CONGRESS = "(SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1)"
 REFERENCE_FACTS_SQL = f"""
 WITH own AS MATERIALIZED (
     SELECT keys.*,
@@ -46,17 +47,21 @@ seat AS MATERIALIZED (
         AND (EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
                      WHERE zd.state = home_state)
              OR EXISTS (SELECT 1 FROM members m WHERE m.state = home_state
-                        AND m.chamber = 'house')) AS at_large
+                        AND m.chamber = 'house')) AS at_large,
+        EXISTS (SELECT 1 FROM zip_maps zm JOIN redrawn_states r ON r.state = zm.state
+                WHERE zm.state = home_state
+                AND r.congress > min(zm.congress, {ROSTER_CONGRESS})
+                AND r.congress <= max(zm.congress, {ROSTER_CONGRESS})) AS map_outdated
     FROM home
 ),
 decided AS MATERIALIZED (
     SELECT seat.*,
-        CASE WHEN at_large THEN 0 WHEN here = 1 THEN first_here
+        CASE WHEN map_outdated THEN NULL WHEN at_large THEN 0 WHEN here = 1 THEN first_here
              WHEN here > 1 AND EXISTS (SELECT 1 FROM zip_districts zd WHERE zd.zip = z
                  AND zd.state = home_state AND zd.district = choice) THEN choice
         END AS district,
-        CASE WHEN at_large OR here = 1 THEN 'exact' WHEN here > 1 THEN 'ambiguous'
-             ELSE 'unknown' END AS confidence
+        CASE WHEN map_outdated THEN 'unknown' WHEN at_large OR here = 1 THEN 'exact'
+             WHEN here > 1 THEN 'ambiguous' ELSE 'unknown' END AS confidence
     FROM seat
 )
 SELECT z, no_zip, given, choice, home_state, district, confidence, nullif(rtrim(
@@ -68,7 +73,8 @@ SELECT z, no_zip, given, choice, home_state, district, confidence, nullif(rtrim(
     || {_flag_sql("own_state IS NOT NULL AND zip_states > 0 AND here = 0", "state_mismatch")}
     || {_flag_sql("own_state IS NULL AND zip_states > 1", "zip_multi_state")}
     || {_flag_sql("here > 1 AND district IS NOT NULL", "chosen")}
-    || {_flag_sql(_SEAT_IS_EMPTY, "vacant")}, ','), '') AS flags
+    || {_flag_sql(_SEAT_IS_EMPTY, "vacant")}
+    || {_flag_sql("map_outdated", "map_outdated")}, ','), '') AS flags
 FROM decided
 """
 
@@ -107,7 +113,9 @@ def inputs_for(db, zips: list[str]) -> list[tuple]:
 
 
 def loaded(db, files: dict[str, Path]) -> None:
-    targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
+    targets.load_roster(
+        db, files["legislators"], files["zip_districts"], files.get("social"), congress=119
+    )
 
 
 def test_reference_and_set_based_agree_on_the_sample(db):
@@ -115,6 +123,18 @@ def test_reference_and_set_based_agree_on_the_sample(db):
     zips = [row[0] for row in db.execute("SELECT DISTINCT zip FROM zip_districts")]
     keys_table(db, inputs_for(db, [*zips, "99999", "20500"]))
     assert answers(db, FACTS_SQL) == answers(db, REFERENCE_FACTS_SQL)
+
+
+def test_reference_and_set_based_agree_when_a_redrawn_state_has_an_old_map(db):
+    loaded(db, targets.sample_files())
+    next_congress = targets.next_congress_sample_files()
+    targets.load_roster(db, next_congress["legislators"])  # 120th roster, 119th maps
+    zips = [row[0] for row in db.execute("SELECT DISTINCT zip FROM zip_districts")]
+    keys_table(db, inputs_for(db, [*zips, "99999"]))
+    fast = answers(db, FACTS_SQL)
+    outdated = {row[4] for row in fast if row[7] and "map_outdated" in row[7]}
+    assert outdated == {"CA", "TX"}  # redrawn for the 120th; NY, IL, VT... keep their maps
+    assert fast == answers(db, REFERENCE_FACTS_SQL)
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from conftest import free_port
 
 from alerts.config import data_file
 from alerts.delivery.providers.sendgrid import standin as fake_sendgrid
-from alerts.targets.lookup import sample_files
+from alerts.targets.roster import sample_files
 
 pytestmark = pytest.mark.slow
 
@@ -111,6 +111,7 @@ def sent(tmp_path_factory: pytest.TempPathFactory):
         "--legislators", str(files["legislators"]),
         "--social", str(files["social"]),
         "--zip-districts", str(files["zip_districts"]),
+        "--congress", "119",
     )  # fmt: skip
 
     sink = project.start(

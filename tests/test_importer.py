@@ -16,8 +16,9 @@ from alerts.db import imports as imports_db
 from alerts.db import open_db
 from alerts.errors import AlertsError, ImportFileError, LookupFailed, NotFoundError
 from alerts.models import SubscriberFilter
+from alerts.subscribers import csvfiles, lifecycle, listing, normalise
 from alerts.subscribers import importing as importer
-from alerts.subscribers.importing import InvalidValue
+from alerts.subscribers.normalise import InvalidValue
 
 EVERYONE = SubscriberFilter()
 
@@ -32,7 +33,7 @@ def run(db, *paths, maps=(), **options):
 
 
 def people(db):
-    return {p.email: p for p in importer.list_subscribers(db, EVERYONE)}
+    return {p.email: p for p in listing.list_subscribers(db, EVERYONE)}
 
 
 def counts(report):
@@ -59,7 +60,7 @@ def _here(tmp_path, monkeypatch):
     ],
 )
 def test_valid_emails_are_normalised(raw, stored):
-    assert importer.normalise_email(raw) == stored
+    assert normalise.normalise_email(raw) == stored
 
 
 @pytest.mark.parametrize(
@@ -69,7 +70,7 @@ def test_valid_emails_are_normalised(raw, stored):
 )  # fmt: skip
 def test_invalid_emails_are_refused(raw):
     with pytest.raises(InvalidValue):
-        importer.normalise_email(raw)
+        normalise.normalise_email(raw)
 
 
 def _library(text):
@@ -95,7 +96,7 @@ _EMAILISH = st.text(
 def test_fast_path_agrees_with_email_validator(local, domain):
     text = f"{local}@{domain}"
     try:
-        ours = importer.normalise_email(text)
+        ours = normalise.normalise_email(text)
     except InvalidValue:
         ours = None
     assert ours == _library(text)
@@ -108,13 +109,13 @@ def test_fast_path_agrees_with_email_validator(local, domain):
      (" 78701 ", "78701"), ("９４１１０", "94110")],
 )  # fmt: skip
 def test_zips_become_five_digits(raw, zip5):
-    assert importer.normalise_zip(raw) == zip5
+    assert normalise.normalise_zip(raw) == zip5
 
 
 @pytest.mark.parametrize("raw", ["n/a", "ABCDE", "H2X 1K4", "12", "123456", "00000", "٩٤١١٠"])
 def test_unusable_zips_are_refused(raw):
     with pytest.raises(InvalidValue, match="ZIP"):
-        importer.normalise_zip(raw)
+        normalise.normalise_zip(raw)
 
 
 @pytest.mark.parametrize(
@@ -124,13 +125,13 @@ def test_unusable_zips_are_refused(raw):
      ("WASHINGTON", "WA"), ("Guam", "GU")],
 )  # fmt: skip
 def test_state_names_become_usps_codes(raw, code):
-    assert importer.normalise_state(raw) == code
+    assert normalise.normalise_state(raw) == code
 
 
 @pytest.mark.parametrize("raw", ["Narnia", "QC", "Ontario", "XX"])
 def test_unknown_states_are_refused(raw):
     with pytest.raises(InvalidValue, match="state"):
-        importer.normalise_state(raw)
+        normalise.normalise_state(raw)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +141,7 @@ def test_unknown_states_are_refused(raw):
      ("  Ruth   Yazzie ", "Ruth", "Yazzie")],
 )  # fmt: skip
 def test_full_names_are_split(full, first, last):
-    assert importer.split_name(full) == (first, last)
+    assert normalise.split_name(full) == normalise.FullName(first, last)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +157,7 @@ def test_full_names_are_split(full, first, last):
     ],
 )  # fmt: skip
 def test_mailchimp_address_is_split(cell, street, city, state, zip_):
-    parts = importer.split_mailchimp_address(cell)
+    parts = normalise.split_mailchimp_address(cell)
     assert (parts.street, parts.city, parts.state, parts.zip) == (street, city, state, zip_)
 
 
@@ -167,14 +168,14 @@ def test_mailchimp_address_is_split(cell, street, city, state, zip_):
      ("2025-01-06", "2025-01-06T00:00:00Z"), ("2025-01-06T14:02:11Z", "2025-01-06T14:02:11Z")],
 )  # fmt: skip
 def test_signup_times_become_utc(raw, iso):
-    assert importer.normalise_time(raw) == iso
+    assert normalise.normalise_time(raw) == iso
 
 
 @pytest.mark.parametrize("value", ["=SUM(A1)", "+1 555", "-2", "@cmd", "\tx", "\rx", "'=x"])
 def test_neutralised_cells_round_trip(value):
-    safe = importer.neutralise_cell(value)
+    safe = csvfiles.neutralise_cell(value)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
-    assert importer.restore_cell(safe) == value
+    assert csvfiles.restore_cell(safe) == value
 
 
 # --------------------------------------------------------------------------
@@ -375,7 +376,7 @@ def test_one_bad_file_stops_every_file(db, tmp_path):
     good = write(tmp_path / "good.csv", "email\na@example.org\n")
     with pytest.raises(ImportFileError):
         run(db, good, tmp_path / "missing.csv")
-    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert listing.count_subscribers(db, EVERYONE)["total"] == 0
 
 
 # --------------------------------------------------------------------------
@@ -429,7 +430,7 @@ def test_same_file_twice_changes_nothing(db, tmp_path):
 def test_people_not_subscribed_are_suppressed_and_untouched(db, tmp_path):
     path = write(tmp_path / "a.csv", "email,city\na@example.org,Austin\nb@example.org,Boston\n")
     run(db, path)
-    importer.unsubscribe(db, "a@example.org")
+    lifecycle.unsubscribe(db, "a@example.org")
     again = "email,city,status\nA@example.org,Dallas,subscribed\nb@example.org,Boston,\n"
     report = run(db, write(tmp_path / "b.csv", again))
     assert counts(report) == dict(added=0, updated=0, unchanged=1, rejected=0, suppressed=1)
@@ -474,10 +475,12 @@ def test_only_changed_existing_people_are_resolved_again(db, tmp_path):
 
 
 def test_districts_set_on_insert_are_those_a_full_resolution_gives(db, tmp_path):
-    from alerts.targets import lookup as targets
+    from alerts.targets import roster as targets
 
     files = targets.sample_files()
-    targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
+    targets.load_roster(
+        db, files["legislators"], files["zip_districts"], files.get("social"), congress=119
+    )
     rows = [
         "ana@example.org,05401,VT",
         "ben@example.org,60614,IL",
@@ -532,7 +535,7 @@ def test_dry_run_counts_but_writes_nothing(db, tmp_path):
     path = write(tmp_path / "d.csv", "email\na@example.org\nbad\n")
     report = run(db, path, dry_run=True)
     assert counts(report)["added"] == 1 and report.dry_run
-    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert listing.count_subscribers(db, EVERYONE)["total"] == 0
     assert db.execute("SELECT count(*) FROM import_runs").fetchone()[0] == 0
     assert report.rejects_path is not None and report.rejects_path.exists()
 
@@ -578,7 +581,7 @@ def test_failure_after_a_merged_file_rolls_back_every_file(db, tmp_path, monkeyp
     monkeypatch.setattr(imports_db, "import_run_finish", fail_on_second)
     with pytest.raises(RuntimeError):
         run(db, one, two)
-    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert listing.count_subscribers(db, EVERYONE)["total"] == 0
     assert db.execute("SELECT count(*) FROM import_runs").fetchone()[0] == 0
 
 
@@ -597,7 +600,7 @@ def test_forget_erases_and_no_import_brings_them_back(db, tmp_path):
     path = write(tmp_path / "a.csv", "email,first_name,zip\nana@example.org,Ana,05401\n")
     run(db, path)
     (ana_id,) = [p.id for p in people(db).values()]
-    assert importer.forget(db, " ANA@example.org ").erased
+    assert lifecycle.forget(db, " ANA@example.org ").erased
     row = db.execute(
         "SELECT email, first_name, zip, status FROM subscribers WHERE id = ?", [ana_id]
     )
@@ -606,39 +609,40 @@ def test_forget_erases_and_no_import_brings_them_back(db, tmp_path):
     report = run(db, path)
     assert counts(report) == dict(added=0, updated=0, unchanged=0, rejected=0, suppressed=1)
     assert people(db) == {}
-    assert importer.count_subscribers(db, EVERYONE)["forgotten"] == 1
-    assert importer.is_forgotten(db, "Ana@Example.org")
+    assert listing.count_subscribers(db, EVERYONE)["forgotten"] == 1
+    again = run(db, write(tmp_path / "b.csv", "email\nAna@Example.org\n"))
+    assert again.summary.suppressed == 1 and people(db) == {}
 
 
 def test_forget_someone_never_imported_still_blocks_them(db, tmp_path):
-    assert not importer.forget(db, "later@example.org").erased
+    assert not lifecycle.forget(db, "later@example.org").erased
     report = run(db, write(tmp_path / "a.csv", "email\nLater@example.org\nother@example.org\n"))
     assert (report.summary.added, report.summary.suppressed) == (1, 1)
 
 
 def test_unsubscribe(db, tmp_path):
     run(db, write(tmp_path / "a.csv", "email\na@example.org\n"))
-    person, changed = importer.unsubscribe(db, "A@example.org")
-    assert changed and person.status == "unsubscribed"
-    assert importer.unsubscribe(db, "a@example.org")[1] is False
+    result = lifecycle.unsubscribe(db, "A@example.org")
+    assert result.changed and result.person.status == "unsubscribed"
+    assert lifecycle.unsubscribe(db, "a@example.org").changed is False
     with pytest.raises(NotFoundError, match=r"nobody@example\.org"):
-        importer.unsubscribe(db, "nobody@example.org")
+        lifecycle.unsubscribe(db, "nobody@example.org")
 
 
 def test_list_filters(db, tmp_path):
     text = "email,state,tags\na@example.org,TX,x\nb@example.org,Texas,y\nc@example.org,VT,x\n"
     run(db, write(tmp_path / "a.csv", text))
-    importer.unsubscribe(db, "c@example.org")
+    lifecycle.unsubscribe(db, "c@example.org")
 
     def emails(**kw):
-        return [p.email for p in importer.list_subscribers(db, importer.subscriber_filter(**kw))]
+        return [p.email for p in listing.list_subscribers(db, listing.subscriber_filter(**kw))]
 
     assert emails(state="texas") == ["a@example.org", "b@example.org"]
     assert emails(tag="x") == ["a@example.org", "c@example.org"]
     assert emails(tag="x", status="subscribed") == ["a@example.org"]
-    assert importer.count_subscribers(db, importer.subscriber_filter(tag="x"))["total"] == 2
+    assert listing.count_subscribers(db, listing.subscriber_filter(tag="x"))["total"] == 2
     with pytest.raises(LookupFailed, match="Narnia"):
-        importer.subscriber_filter(state="Narnia")
+        listing.subscriber_filter(state="Narnia")
 
 
 def test_export_is_spreadsheet_safe_and_imports_back_unchanged(db, tmp_path):
@@ -648,9 +652,9 @@ def test_export_is_spreadsheet_safe_and_imports_back_unchanged(db, tmp_path):
         'b@example.org,Bo,"O\'Neil",,\rCR,,,,\n'
     )
     run(db, write(tmp_path / "a.csv", text), tags=["t"])
-    importer.unsubscribe(db, "b@example.org")
+    lifecycle.unsubscribe(db, "b@example.org")
     out = tmp_path / "export.csv"
-    assert importer.export_subscribers(db, out, EVERYONE) == 2
+    assert listing.export_subscribers(db, out, EVERYONE) == 2
     with out.open(encoding="utf-8-sig", newline="") as f:
         cells = [cell for row in csv.reader(f) for cell in row]
     assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
@@ -672,7 +676,7 @@ def test_export_is_spreadsheet_safe_and_imports_back_unchanged(db, tmp_path):
 
 def test_export_refuses_a_missing_folder(db, tmp_path):
     with pytest.raises(AlertsError, match="does not exist"):
-        importer.export_subscribers(db, tmp_path / "no" / "x.csv", EVERYONE)
+        listing.export_subscribers(db, tmp_path / "no" / "x.csv", EVERYONE)
 
 
 # --------------------------------------------------------------------------
@@ -746,7 +750,7 @@ MIXED = (
 @pytest.fixture(params=["here", "worker"])
 def reading(request, monkeypatch):
     if request.param == "worker":
-        monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+        monkeypatch.setattr(csvfiles, "WORKER_MIN_BYTES", 0)
     return request.param
 
 
@@ -765,7 +769,7 @@ def _outcome(tmp_path, name, text):
 def test_worker_reads_exactly_like_this_process(tmp_path, monkeypatch):
     text = MIXED + "".join(f"p{i}@example.org,P,{i},,t{i % 3},\n" for i in range(5000))
     here = _outcome(tmp_path, "here", text)
-    monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+    monkeypatch.setattr(csvfiles, "WORKER_MIN_BYTES", 0)
     (tmp_path / "alerts").mkdir()  # a folder of that name where the command runs is ignored
     (tmp_path / "alerts" / "__init__.py").write_text("raise ImportError('wrong alerts')\n")
     assert _outcome(tmp_path, "worker", text) == here
@@ -777,7 +781,7 @@ def test_unparseable_row_names_its_line(db, tmp_path, reading):
     text = "email,notes\na@example.org,ok\nb@example.org," + "x" * 200_000 + "\n"
     with pytest.raises(ImportFileError, match=r"big\.csv: line 3: field larger"):
         run(db, write(tmp_path / "big.csv", text))
-    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert listing.count_subscribers(db, EVERYONE)["total"] == 0
 
 
 def test_interrupt_stops_either_reader_and_rolls_back(db, tmp_path, reading):
@@ -786,7 +790,7 @@ def test_interrupt_stops_either_reader_and_rolls_back(db, tmp_path, reading):
 
     with pytest.raises(KeyboardInterrupt):
         run(db, _big_file(tmp_path / "big.csv", 6000), progress=interrupt)
-    assert importer.count_subscribers(db, EVERYONE)["total"] == 0
+    assert listing.count_subscribers(db, EVERYONE)["total"] == 0
     assert db.execute("SELECT count(*) FROM import_runs").fetchone()[0] == 0
 
 
@@ -801,10 +805,12 @@ def test_header_with_a_line_break_keeps_the_error_on_one_line(tmp_path):
 
 
 def test_import_resolves_districts_of_the_people_it_touches(db, tmp_path):
-    from alerts.targets import lookup as targets
+    from alerts.targets import roster as targets
 
     files = targets.sample_files()
-    targets.load_roster(db, files["legislators"], files["zip_districts"], files.get("social"))
+    targets.load_roster(
+        db, files["legislators"], files["zip_districts"], files.get("social"), congress=119
+    )
     path = write(
         tmp_path / "d.csv",
         "email,zip,state\nvt@example.org,05401,VT\nil@example.org,60614,IL\n"
@@ -847,7 +853,7 @@ def test_forget_also_erases_what_events_and_the_ledger_say_about_them(db, tmp_pa
             [campaign, sid],
         )
     db.conn.commit()
-    importer.forget(db, "bo@example.org")
+    lifecycle.forget(db, "bo@example.org")
     rows = db.execute(
         "SELECT subscriber_id, user_agent, detail FROM events ORDER BY subscriber_id"
     ).fetchall()

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from alerts import pipeline
 from alerts.campaigns import files as campaigns
 from alerts.config import Config, ConfigError, bundled_dir
 from alerts.db import campaigns as campaigns_db
-from alerts.email import compile as render
+from alerts.delivery import providers
+from alerts.email import personalise
 from alerts.errors import CampaignError
-from alerts.models import CampaignRecord, SiteSettings, Subscriber
+from alerts.models import SiteSettings, Subscriber
+from alerts.subscribers.normalise import email_key
 
 TEMPLATES = bundled_dir("templates")
 SITE = SiteSettings("Org", "1 Street, Town, ST 00000")
@@ -80,11 +80,11 @@ def test_base_url_must_be_https(base_url, ok):
 def test_values_cover_every_key_and_headers_agree(db):
     prepared = pipeline.prepare_campaign(db, compiled_example(), secret="s", base_url=BASE)
     subscriber = Subscriber(id=5, email="a@example.org", first_name="Ana")
-    values = pipeline.recipient_values(prepared, subscriber, pipeline.sample_targets())
+    values = personalise.recipient_values(prepared, subscriber, pipeline.sample_targets())
     assert set(values) == set(prepared.compiled.keys)
     assert values["-ALRT.rep_full_name.t-"] == "Jordan Sample"
-    message = render.personalise(prepared.compiled, values)
-    assert message.headers == pipeline.recipient_headers(prepared, 5)
+    message = personalise.personalise(prepared.compiled, values)
+    assert message.headers == personalise.recipient_headers(prepared, 5)
     assert message.headers["List-Unsubscribe"] == f"<{values['-ALRT.unsubscribe_url.t-']}>"
 
 
@@ -93,11 +93,11 @@ def test_huge_names_are_cut_and_fit_sendgrid_limits(db):
     subscriber = Subscriber(
         id=5, email="a@example.org", first_name='"' * 5000, last_name="é" * 5000
     )
-    values = pipeline.recipient_values(prepared, subscriber, None)
-    assert values["-ALRT.first_name.h-"] == "&quot;" * pipeline.NAME_LIMIT
+    values = personalise.recipient_values(prepared, subscriber, None)
+    assert values["-ALRT.first_name.h-"] == "&quot;" * personalise.NAME_LIMIT
     size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
     assert size <= pipeline.substitution_bytes_limit(prepared.compiled, BASE)
-    assert size <= pipeline.SUBSTITUTIONS_LIMIT
+    assert size <= providers.batch_limits().max_substitution_bytes
 
 
 def test_too_many_links_for_sendgrid_is_refused(db, tmp_path):
@@ -128,6 +128,7 @@ def test_preview_recipient_uses_the_subscriber_or_a_sample(db):
         .insert(
             {
                 "email": "real@example.org",
+                "email_key": email_key("real@example.org"),
                 "first_name": "Real",
                 "created_at": "x",
                 "updated_at": "x",
@@ -135,29 +136,10 @@ def test_preview_recipient_uses_the_subscriber_or_a_sample(db):
         )
         .last_pk
     )
-    subscriber, targets, sample = pipeline.preview_recipient(db, "REAL@example.org")
-    assert (subscriber.id, subscriber.first_name, sample) == (sid, "Real", False)
-    assert targets.representative is None  # no district known
-    subscriber, targets, sample = pipeline.preview_recipient(db, "nobody@example.org")
-    assert sample and subscriber.email == "nobody@example.org"
-    assert targets.representative == pipeline.SAMPLE_REPRESENTATIVE
-    assert pipeline.preview_recipient(db, None)[0] == pipeline.SAMPLE_SUBSCRIBER
-
-
-def test_letter_campaigns_are_parsed_again_only_when_their_file_changes(tmp_path, caplog):
-    folder = tmp_path / "campaigns"
-    folder.mkdir()
-    shutil.copy(bundled_dir("campaigns") / "end-qualified-immunity-act.md", folder)
-    path = folder / "end-qualified-immunity-act.md"
-    sha = campaigns.load_campaign(path).source_sha256
-    record = CampaignRecord(1, path.stem, "action", "S", sha, "2026-01-01", None, None)
-    letters = pipeline.LetterCampaigns(folder)
-    first = letters.get(record)
-    assert first is not None and letters.get(record) is first
-    path.write_text(path.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
-    second = letters.get(record)
-    assert second is not None and second is not first
-    assert "its file changed since it was sent" in caplog.text
-    path.unlink()
-    assert letters.get(record) is None
-    assert "its file is gone" in caplog.text
+    real = pipeline.preview_recipient(db, "REAL@example.org")
+    assert (real.subscriber.id, real.subscriber.first_name, real.is_sample) == (sid, "Real", False)
+    assert real.targets.representative is None  # no district known
+    nobody = pipeline.preview_recipient(db, "nobody@example.org")
+    assert nobody.is_sample and nobody.subscriber.email == "nobody@example.org"
+    assert nobody.targets.representative == pipeline.SAMPLE_REPRESENTATIVE
+    assert pipeline.preview_recipient(db, None).subscriber == pipeline.SAMPLE_SUBSCRIBER

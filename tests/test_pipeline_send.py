@@ -1,11 +1,13 @@
-"""Sending a campaign through pipeline.py: plan, freeze, bodies, send, dry run, status."""
+"""Sending a campaign through pipeline.py: plan, freeze, batches, send, dry run, status."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from send_helpers import ACTION, UPDATE, add_subscribers, load_sample_roster, us
 
 from alerts import pipeline
 from alerts.config import Config
-from alerts.db import Database, open_db, utc_now, write_transaction
+from alerts.db import Database, open_db, write_transaction
 from alerts.db import campaigns as campaigns_db
 from alerts.db import ledger as ledger_db
 from alerts.db import segments as segments_db
@@ -25,10 +27,13 @@ from alerts.delivery.providers.sendgrid.standin import (
     expand,
     webhook_events,
 )
-from alerts.email import compile as render
+from alerts.delivery.providers.sendgrid.webhook import parse_events
+from alerts.delivery.providers.sendgrid.wire import mail_body
+from alerts.email import personalise
 from alerts.errors import SendInterrupted
+from alerts.subscribers import lifecycle
 from alerts.targets import lookup as targets
-from alerts.tracking.recording import ingest_sendgrid_events
+from alerts.tracking.ingest import ingest_events
 
 PEOPLE = 20
 
@@ -82,12 +87,13 @@ def test_the_first_run_freezes_the_segment_and_marks_the_send_started(setup, fak
     assert counts(db, first.campaign_id) == {"sent": PEOPLE}
 
 
-def test_a_body_carries_compiled_content_and_each_recipients_substitutions(setup, fake):
+def test_a_batch_carries_compiled_content_and_each_recipients_substitutions(setup, fake):
     db, _ = setup
     ready = plan(setup)
     people = subscribers_db.subscribers_by_ids(db, segments_db.segment_subscriber_ids(db, None)[:5])
     found = targets.targets_for_many(db, [p.id or 0 for p in people])
-    body = pipeline.MessageBodies(ready.prepared, lambda batch: found)(people)
+    batch = pipeline.CampaignMessages(ready.prepared, lambda batch: found)(people)
+    body = mail_body(batch, tracking=False)
     compiled = ready.compiled
     assert body["subject"] == compiled.subject and "-ALRT." in compiled.subject
     assert body["content"] == [
@@ -97,14 +103,14 @@ def test_a_body_carries_compiled_content_and_each_recipients_substitutions(setup
     assert body["categories"] == [ACTION, "action"]
     assert body["from"] == {"email": "updates@example.org", "name": "End QI"}
     for person, item in zip(people, body["personalizations"], strict=True):
-        values = pipeline.recipient_values(ready.prepared, person, found[person.id or 0])
+        values = personalise.recipient_values(ready.prepared, person, found[person.id or 0])
         assert item["substitutions"] == values
-        assert item["headers"] == pipeline.recipient_headers(ready.prepared, person.id or 0)
+        assert item["headers"] == personalise.recipient_headers(ready.prepared, person.id or 0)
         assert item["to"][0]["email"] == person.email
-    # What SendGrid's substitution makes of the body is what render.personalise makes.
+    # What SendGrid's substitution makes of the body is what personalise.personalise makes.
     delivered = expand(Accepted("id", 0.0, body))
     for person, item, message in zip(people, body["personalizations"], delivered, strict=True):
-        local = render.personalise(compiled, item["substitutions"])
+        local = personalise.personalise(compiled, item["substitutions"])
         assert (message.subject, message.html, message.text) == (
             local.subject,
             local.html,
@@ -168,7 +174,7 @@ def test_someone_who_unsubscribes_mid_send_is_skipped(setup, fake):
     def unsubscribe_the_last_after_the_first_batch(done: int, total: int) -> None:
         if done and not last:
             last.append(ledger_db.ledger_ids(db, ready.campaign_id, ["pending"])[-1])
-            subscribers_db.set_subscriber_status(db, last[0], "unsubscribed", utc_now())
+            lifecycle.apply(db, last[0], lifecycle.Change.UNSUBSCRIBE)
             db.conn.commit()
 
     summary = pipeline.run_send(db, ready, progress=unsubscribe_the_last_after_the_first_batch)
@@ -185,15 +191,12 @@ def test_unknown_recipients_with_a_sendgrid_event_count_as_sent(setup, fake):
     ready = plan(setup)
     ledger_db.ledger_freeze_segment(db, ready.campaign_id, None)
     claimed, _ = ledger_db.ledger_claim(db, ready.campaign_id, 5)  # a run that died with these out
-    body = pipeline.MessageBodies(ready.prepared, lambda b: targets.targets_for_many(db, []))
-    accepted = Accepted("lost-answer", 0.0, body(claimed[:3]))  # SendGrid got three of them
-    for item, person in zip(accepted.body["personalizations"], claimed, strict=False):
-        item["custom_args"] = {
-            "alerts_campaign": str(ready.campaign_id),
-            "alerts_recipient": str(person.id),
-        }
+    build = pipeline.CampaignMessages(ready.prepared, lambda b: targets.targets_for_many(db, []))
+    batch = replace(build(claimed[:3]), campaign_id=ready.campaign_id)
+    accepted = Accepted("lost-answer", 0.0, mail_body(batch, False))  # SendGrid got three
+    events = webhook_events(expand(accepted), "delivered")
     with write_transaction(db):
-        ingest_sendgrid_events(db, webhook_events(expand(accepted), "delivered"))
+        ingest_events(db, "sendgrid", parse_events(json.dumps(events).encode(), "test"))
     summary = pipeline.run_send(db, plan(setup))
     assert (summary.sent, summary.unknown) == (PEOPLE - 5, 2)
     retried = pipeline.run_send(db, plan(setup), retry_unknown=True)
@@ -220,7 +223,7 @@ def test_a_dry_run_counts_who_would_be_skipped(setup, fake):
     first = plan(setup)
     pipeline.run_send(db, first, limit=5)
     pending = ledger_db.ledger_ids(db, first.campaign_id, ["pending"])
-    subscribers_db.set_subscriber_status(db, pending[0], "unsubscribed", utc_now())
+    lifecycle.apply(db, pending[0], lifecycle.Change.UNSUBSCRIBE)
     db.conn.commit()
     result = pipeline.dry_run(db, plan(setup, dry_run=True))
     assert (result.messages, result.summary.skipped) == (PEOPLE - 6, 1)

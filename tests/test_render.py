@@ -13,7 +13,10 @@ import pytest
 from alerts import pipeline
 from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
-from alerts.email import compile as render
+from alerts.delivery import providers
+from alerts.email import letter_text, personalise
+from alerts.email.letter_copy import render_letter_copy
+from alerts.email.links import NO_TRACK
 from alerts.errors import CampaignError
 from alerts.models import (
     PLACEHOLDER_RE,
@@ -85,7 +88,7 @@ def prepared_for(db, campaign: Campaign, templates: Path = TEMPLATES):
 
 def message_for(db, campaign: Campaign, subscriber: Subscriber, rep: Member | None = REP):
     prepared = prepared_for(db, campaign)
-    return pipeline.build_message(prepared, subscriber, targets_with(rep))
+    return personalise.build_message(prepared, subscriber, targets_with(rep))
 
 
 def person(first: str | None = "Alex", last: str | None = "Doe", sid: int = 7) -> Subscriber:
@@ -109,7 +112,7 @@ def test_examples_compile_with_placeholders_only(example, untracked):
     assert '<html lang="en"' in compiled.html
     assert "mj-" not in re.sub(r"mj-(column|outlook)[\w-]*", "", compiled.html)
     assert "{{" not in compiled.html and "{%" not in compiled.html
-    # Every http(s) link is tracked but those marked notrack:.
+    # Every http(s) link is tracked but those marked notrack: (links.NO_TRACK).
     assert set(re.findall(r'(?:href|src)="(https?://[^"]*)"', compiled.html)) == untracked
     assert set(re.findall(r"<(https?://[^>]*)>", compiled.text)) == untracked
     # No remote assets: no web fonts, no stylesheets, only the open pixel image.
@@ -147,21 +150,20 @@ def test_update_has_no_letter_and_an_untracked_link():
     # The notrack: link is kept as written, without the prefix, in both parts.
     untracked = re.findall(
         r'href="(https://www\.law[^"]*)"',
-        pipeline.build_message(_offline_prepared(compiled), person(), None).html,
+        personalise.build_message(_offline_prepared(compiled), person(), None).html,
     )
     assert untracked == ["https://www.law.cornell.edu/uscode/text/42/1983"]
     assert "<https://www.law.cornell.edu/uscode/text/42/1983>" in compiled.text
-    assert "notrack:" not in compiled.html and "notrack:" not in compiled.text
+    assert NO_TRACK not in compiled.html and NO_TRACK not in compiled.text
 
 
 def _offline_prepared(compiled):
-    return pipeline.PreparedCampaign(
+    return personalise.PreparedCampaign(
         compiled=compiled,
         campaign_id=1,
         link_ids=tuple(range(1, len(compiled.links) + 1)),
         key=b"k" * 32,
         base_url=BASE,
-        plan=tuple((key, *render.placeholder_name(key)) for key in sorted(compiled.keys)),
     )
 
 
@@ -275,19 +277,19 @@ def test_fallback_can_be_chosen_and_capitalises_only_at_sentence_starts(db, tmp_
 
 def test_personalise_equals_sendgrid_style_substitution(db):
     prepared = prepared_for(db, action_example())
-    values = pipeline.recipient_values(prepared, person(first=HOSTILE[1]), targets_with(REP))
+    values = personalise.recipient_values(prepared, person(first=HOSTILE[1]), targets_with(REP))
     compiled = prepared.compiled
     assert set(values) == set(compiled.keys)
     assert all(isinstance(v, str) for v in values.values())
     size = sum(len(k.encode()) + len(v.encode()) for k, v in values.items())
-    assert size <= pipeline.SUBSTITUTIONS_LIMIT
+    assert size <= providers.batch_limits().max_substitution_bytes
 
     def sendgrid(text: str) -> str:
         for key, value in values.items():
             text = text.replace(key, value)
         return text
 
-    message = render.personalise(compiled, values)
+    message = personalise.personalise(compiled, values)
     assert message.html == sendgrid(compiled.html)
     assert message.text == sendgrid(compiled.text)
     assert message.subject == sendgrid(compiled.subject)
@@ -295,10 +297,10 @@ def test_personalise_equals_sendgrid_style_substitution(db):
 
 def test_missing_value_is_an_error(db):
     prepared = prepared_for(db, update_example())
-    values = pipeline.recipient_values(prepared, person(), None)
+    values = personalise.recipient_values(prepared, person(), None)
     values.pop("-ALRT.first_name.h-")
     with pytest.raises(CampaignError, match=r"no value for placeholder -ALRT\.first_name\.h-"):
-        render.personalise(prepared.compiled, values)
+        personalise.personalise(prepared.compiled, values)
 
 
 def test_braces_in_content_survive(db, tmp_path):
@@ -436,23 +438,23 @@ def test_letter_for_a_target_is_plain_text():
         id=1, email="x@example.org", first_name="<b>Zoë</b>", last_name="O'Brien", city="Oakland",
         state="CA", zip="94612",
     )  # fmt: skip
-    letter = render.render_letter(campaign, subscriber, REP)
+    letter = letter_text.render_letter(campaign, subscriber, REP)
     assert letter.subject == "Please cosponsor the Ending Qualified Immunity Act"
     assert letter.body.startswith("Dear Representative Example,\n")
     assert "<b>Zoë</b> O'Brien\nOakland, CA 94612" in letter.body  # unescaped: the page escapes
-    script = render.render_call_script(campaign, subscriber, REP)
+    script = letter_text.render_call_script(campaign, subscriber, REP)
     assert script is not None and "ask Representative Example to cosponsor" in script
     assert "where the representative stands" in script
-    tweet = render.render_tweet(campaign, subscriber, REP)
+    tweet = letter_text.render_tweet(campaign, subscriber, REP)
     assert tweet is not None and tweet.startswith("@RepExample, nobody should be above")
-    assert len(tweet) <= render.TWEET_LIMIT
+    assert len(tweet) <= letter_text.TWEET_LIMIT
     senator = Member("S1", "senate", "CA", None, "Senator", "Sam Senator", "Senator")
-    assert render.render_tweet(campaign, subscriber, senator).startswith("Senator Senator,")
+    assert letter_text.render_tweet(campaign, subscriber, senator).startswith("Senator Senator,")
 
 
 def test_letter_of_an_update_is_an_error():
     with pytest.raises(CampaignError, match="not an action campaign"):
-        render.render_letter(update_example(), person(), REP)
+        letter_text.render_letter(update_example(), person(), REP)
 
 
 # --------------------------------------------------------------------------
@@ -529,67 +531,12 @@ def test_screenshots_of_the_examples(db, browser, artifacts, example, name, titl
 
 
 # --------------------------------------------------------------------------
-# The letter page's helpers
-
-
-def test_addressed_letter_starts_with_the_honorable_once():
-    member = pipeline.SAMPLE_REPRESENTATIVE
-    assert render.addressed_letter(member, "\nDear Representative Sample,\n\nHi.\n\n") == (
-        "The Honorable Jordan Sample\n\nDear Representative Sample,\n\nHi.\n"
-    )
-    written = "The Honorable J. Sample\nWashington, DC\n\nDear Sir,"
-    assert render.addressed_letter(member, written) == written + "\n"
-
-
-@pytest.mark.parametrize(
-    ("phone", "url"),
-    [
-        ("202-225-4965", "tel:+12022254965"),
-        ("(202) 224-3121", "tel:+12022243121"),
-        ("1 202 224 3121", "tel:+12022243121"),
-        ("224-3121", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_tel_url(phone, url):
-    assert render.tel_url(phone) == url
-
-
-def test_mailto_url_encodes_everything_and_uses_crlf():
-    url = render.mailto_url("A & B?", "Dear Zoë,\n<script>&x=1#")
-    assert url == (
-        "mailto:?subject=A%20%26%20B%3F&body=Dear%20Zo%C3%AB%2C%0D%0A%3Cscript%3E%26x%3D1%23"
-    )
-
-
-def test_tweet_and_sms_urls():
-    assert render.tweet_url("Hi @Rep & all #QI") == (
-        "https://twitter.com/intent/tweet?text=Hi%20%40Rep%20%26%20all%20%23QI"
-    )
-    assert render.addressed_tweet("Please act", "RepX") == "@RepX Please act"
-    assert render.addressed_tweet("@repx please act", "RepX") == "@repx please act"
-    assert render.addressed_tweet("Please act", None) == "Please act"
-    assert render.sms_url("504-09", "JUSTICE") == "sms:50409?&body=JUSTICE"
-
-
-@pytest.mark.parametrize(
-    ("url", "safe"),
-    [
-        ("https://example.house.gov/contact", "https://example.house.gov/contact"),
-        ("javascript:alert(1)", None),
-        ("//evil.example", None),
-        ("hhttps://typo.example", None),
-        (None, None),
-    ],
-)
-def test_web_url_allows_only_absolute_http_links(url, safe):
-    assert render.web_url(url) == safe
+# The "Email me a copy" message
 
 
 def test_the_letter_copy_escapes_html_but_not_text():
     member = pipeline.SAMPLE_REPRESENTATIVE
-    copy = render.render_letter_copy(
+    copy = render_letter_copy(
         first_name="<b>Ann</b>",
         member=member,
         contact_url="https://example.org/contact?a=1&b=2",

@@ -16,17 +16,10 @@ from alerts.db import districts as districts_db
 from alerts.db import open_db, write_transaction
 from alerts.db import roster as roster_db
 from alerts.errors import LookupFailed, RosterError
-from alerts.models import Confidence
-from alerts.targets.lookup import (
-    JSON_KEYS,
-    load_roster,
-    lookup,
-    lookup_answer,
-    sample_files,
-    targets_for,
-    targets_for_many,
-    update_roster,
-)
+from alerts.models import Confidence, HouseSeat
+from alerts.targets.districts import choose_district
+from alerts.targets.lookup import JSON_KEYS, lookup, lookup_answer, targets_for, targets_for_many
+from alerts.targets.roster import load_roster, sample_files, update_roster
 
 
 def add_member(db, bioguide, chamber, state, district, last, rank=None):
@@ -127,7 +120,9 @@ SAMPLES = sample_files()
 
 
 def load_samples(db):
-    return load_roster(db, SAMPLES["legislators"], SAMPLES["zip_districts"], SAMPLES["social"])
+    return load_roster(
+        db, SAMPLES["legislators"], SAMPLES["zip_districts"], SAMPLES["social"], congress=119
+    )
 
 
 def sample_records():
@@ -145,11 +140,14 @@ def person(db, zip_code, state, email=None):
     return db["subscribers"].insert(row).last_pk
 
 
+def as_stored(resolution):
+    """(cd_state, cd_district, cd_confidence, cd_flags) as the columns hold them."""
+    flags = ",".join(resolution.flags) or None
+    return resolution.state, resolution.district, resolution.confidence, flags
+
+
 def district_of(db, subscriber_id):
-    _, _, cd_state, district, confidence, flags, _ = districts_db.subscriber_district(
-        db, subscriber_id
-    )
-    return cd_state, district, confidence, flags
+    return as_stored(districts_db.subscriber_district(db, subscriber_id).resolved)
 
 
 @pytest.fixture
@@ -185,7 +183,7 @@ def test_first_load_records_the_version(sample_db):
     assert version["legislators_sha256"] == expected
     assert version["zip_file"].endswith("sample-zccd.csv")
     assert version["members"] == 34 and version["zip_rows"] == 15
-    assert roster_db.vacant_house_seats(sample_db) == [("GA", 5)]
+    assert roster_db.vacant_house_seats(sample_db) == [HouseSeat("GA", 5)]
 
 
 def test_roster_diff_on_a_changed_roster(sample_db, tmp_path):
@@ -198,7 +196,9 @@ def test_roster_diff_on_a_changed_roster(sample_db, tmp_path):
         "terms": [{"type": "rep", "state": "GA", "district": 5, "party": "Democrat"}],
     }
     changed = write_yaml(tmp_path / "changed.yaml", [*records, newcomer])
-    diff = load_roster(sample_db, changed, SAMPLES["zip_districts"], SAMPLES["social"])
+    diff = load_roster(
+        sample_db, changed, SAMPLES["zip_districts"], SAMPLES["social"], congress=119
+    )
 
     assert not diff.first_load and diff.version == 2
     assert [m.bioguide for m in diff.left] == ["Z900022"]
@@ -232,7 +232,7 @@ def test_roster_load_re_resolves_every_subscriber(sample_db, tmp_path):
             },
         ],
     )
-    diff = load_roster(sample_db, filled, SAMPLES["zip_districts"])
+    diff = load_roster(sample_db, filled, SAMPLES["zip_districts"], congress=119)
     assert district_of(sample_db, atlanta) == ("GA", 5, "exact", None)
     assert diff.confidence == {"exact": 1, "ambiguous": 0, "unknown": 0}
     assert targets_for(sample_db, atlanta).representative.full_name == "Quinn Newcomer"
@@ -282,7 +282,7 @@ def test_bad_roster_is_refused_and_the_old_one_kept(sample_db, tmp_path, name, c
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
     with pytest.raises(RosterError, match=message) as caught:
-        load_roster(sample_db, path, SAMPLES["zip_districts"])
+        load_roster(sample_db, path, SAMPLES["zip_districts"], congress=119)
     assert "\n" not in str(caught.value)
     assert len(roster_db.roster_members(sample_db)) == 34
     assert roster_db.latest_roster_version(sample_db)["id"] == 1
@@ -303,13 +303,13 @@ def test_bad_zip_map_is_refused(sample_db, tmp_path, content, message):
     path = tmp_path / "zccd.csv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(RosterError, match=message):
-        load_roster(sample_db, SAMPLES["legislators"], path)
+        load_roster(sample_db, SAMPLES["legislators"], path, congress=119)
     assert districts_db.zip_code_count(sample_db) == 11
 
 
 def test_missing_and_unreadable_files(db, tmp_path):
     with pytest.raises(RosterError, match=r"nope\.yaml: file not found"):
-        load_roster(db, tmp_path / "nope.yaml", SAMPLES["zip_districts"])
+        load_roster(db, tmp_path / "nope.yaml", SAMPLES["zip_districts"], congress=119)
     with pytest.raises(RosterError, match="is a folder"):
         load_roster(db, SAMPLES["legislators"], tmp_path)
     latin1 = tmp_path / "latin1.csv"
@@ -323,7 +323,7 @@ def test_social_file_errors(db, tmp_path):
     social = tmp_path / "social.yaml"
     social.write_text("- social: {twitter: x}\n", encoding="utf-8")
     with pytest.raises(RosterError, match=r"social\.yaml: record 1: id\.bioguide is missing"):
-        load_roster(db, SAMPLES["legislators"], SAMPLES["zip_districts"], social)
+        load_roster(db, SAMPLES["legislators"], SAMPLES["zip_districts"], social, congress=119)
 
 
 # --------------------------------------------------------------------------
@@ -361,8 +361,7 @@ def test_resolution_rules(sample_db, zip_code, state, expected):
     districts_db.resolve_districts(sample_db)
     assert district_of(sample_db, subscriber) == expected
     # The single-ZIP path (lookups) answers by the same SQL.
-    home, district, confidence, flags = districts_db.resolve_zip(sample_db, zip_code or "", state)
-    assert (home, district, confidence, flags) == expected
+    assert as_stored(districts_db.resolve_zip(sample_db, zip_code or "", state)) == expected
 
 
 def test_zip_spanning_states(db, tmp_path):
@@ -377,7 +376,7 @@ def test_zip_spanning_states(db, tmp_path):
              "terms": [{"type": "rep", "state": "UT", "district": 3}]},
         ],
     )  # fmt: skip
-    load_roster(db, roster, zccd)
+    load_roster(db, roster, zccd, congress=119)
     nobody, wyoming = person(db, "82930", ""), person(db, "82930", "WY")
     districts_db.resolve_districts(db)
     assert district_of(db, nobody) == (None, None, "unknown", "zip_multi_state")
@@ -402,9 +401,9 @@ def test_zip_spanning_states(db, tmp_path):
 def test_bulk_and_single_resolution_agree_on_any_input(sample_db, zip_code, state):
     subscriber = person(sample_db, zip_code, state, email=f"any-{sample_db['subscribers'].count}")
     districts_db.resolve_districts(sample_db)
-    stored = district_of(sample_db, subscriber)
+    stored = districts_db.subscriber_district(sample_db, subscriber).resolved
     assert stored == districts_db.resolve_zip(sample_db, zip_code or "", state)
-    assert stored[2] in ("exact", "ambiguous", "unknown")
+    assert stored.confidence in ("exact", "ambiguous", "unknown")
 
 
 def test_resolve_only_the_listed_ids(sample_db):
@@ -435,7 +434,7 @@ def test_district_choice_for_an_ambiguous_zip(sample_db):
     found = targets_for(sample_db, subscriber)
     assert found.candidates == [3, 5, 7] and found.representative is None
 
-    districts_db.set_district_choice(sample_db, subscriber, 5)
+    choose_district(sample_db, subscriber, 5)
     assert district_of(sample_db, subscriber) == ("IL", 5, "ambiguous", "chosen")
     assert targets_for(sample_db, subscriber).representative.full_name == "Mike Fictor"
     load_samples(sample_db)  # the choice survives a roster load
@@ -445,11 +444,11 @@ def test_district_choice_for_an_ambiguous_zip(sample_db):
         LookupFailed,
         match=re.escape("district: 4 is not a district of ZIP 60614-2301 in IL (3, 5, 7)"),
     ):
-        districts_db.set_district_choice(sample_db, subscriber, 4)
+        choose_district(sample_db, subscriber, 4)
     exact = person(sample_db, "78701", "TX")
     districts_db.resolve_districts(sample_db)
     with pytest.raises(LookupFailed, match="not ambiguous"):
-        districts_db.set_district_choice(sample_db, exact, 37)
+        choose_district(sample_db, exact, 37)
 
 
 # --------------------------------------------------------------------------
@@ -463,7 +462,8 @@ def test_lookup_json_keys(sample_db):
     assert [t["district"] for t in house] == [10, 12]
     assert all(t["ambiguous"] is True for t in house)
     assert all(set(t) == set(JSON_KEYS) for t in senate)
-    assert all(set(t) == {*JSON_KEYS, "ambiguous"} for t in house)
+    assert all(set(t) == {*JSON_KEYS, "ambiguous", "share"} for t in house)
+    assert all(t["share"] is None for t in house)  # zccd.csv gives no areas
     assert [t["full_name"] for t in senate] == ["Chuck Exampleby", "Dana Demoster"]
 
 
@@ -526,6 +526,7 @@ def test_update_downloads_then_loads(db, file_server):
         f"{base}/sample-legislators.yaml",
         f"{base}/sample-zccd.csv",
         f"{base}/sample-legislators-social.yaml",
+        congress=119,
         progress=seen.append,
     )
     assert diff.members == 34 and len(seen) == 3
@@ -547,7 +548,9 @@ def test_failed_update_changes_nothing(sample_db, file_server, legislators, mess
     serve_samples(folder)
     (folder / "page.html").write_text("- <html>not a roster</html>\n", encoding="utf-8")
     with pytest.raises(RosterError, match=message):
-        update_roster(sample_db, f"{base}/{legislators}", f"{base}/sample-zccd.csv", None)
+        update_roster(
+            sample_db, f"{base}/{legislators}", f"{base}/sample-zccd.csv", None, congress=119
+        )
     assert roster_db.latest_roster_version(sample_db)["id"] == 1
 
 
@@ -574,6 +577,7 @@ def real_db(tmp_path_factory):
         SHARED_DATA / "legislators-current.yaml",
         SHARED_DATA / "zccd.csv",
         SHARED_DATA / "legislators-social-media.yaml",
+        congress=119,
     )
     yield database
     database.close()
@@ -591,7 +595,8 @@ def test_real_roster_counts(shared_data, real_db):
         "Senator": 100,
     }
     assert districts_db.zip_code_count(real_db) == 33774
-    assert roster_db.vacant_house_seats(real_db) == [("CA", 14), ("FL", 20), ("GA", 13), ("TX", 23)]
+    vacant = [seat.name for seat in roster_db.vacant_house_seats(real_db)]
+    assert vacant == ["CA-14", "FL-20", "GA-13", "TX-23"]
 
 
 def test_real_at_large_state(shared_data, real_db):
@@ -651,7 +656,9 @@ def test_real_name_and_contact_traps(shared_data, real_db):
 
 def test_real_csv_form_matches_the_yaml_form(shared_data, real_db, tmp_path):
     csv_db = open_db(tmp_path / "csv.db")
-    load_roster(csv_db, shared_data / "legislators-current.csv", shared_data / "zccd.csv")
+    load_roster(
+        csv_db, shared_data / "legislators-current.csv", shared_data / "zccd.csv", congress=119
+    )
 
     def essentials(database):
         return {

@@ -1,26 +1,23 @@
-"""alerts.tracking: machine rules, group commit, unsubscribe, webhook signatures and events."""
+"""alerts.tracking: machine rules, recording and group commit (provider events: test_webhooks)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from tracking_helpers import Signer, payload, rows, seed, sg_event, status_of
+from tracking_helpers import rows, seed
 
-from alerts.config import ConfigError
-from alerts.db import Database, open_db, write_transaction
+from alerts.db import Database, open_db
 from alerts.db import events as events_db
-from alerts.errors import EventPayloadError, StorageError, WebhookAuthError
+from alerts.errors import StorageError
 from alerts.models import Event, EventKind
+from alerts.tracking import committer as committing
+from alerts.tracking import machines
 from alerts.tracking import recording as tracking
-from alerts.tracking.recording import Visit
+from alerts.tracking.committer import GroupCommitter, Tracker
+from alerts.tracking.machines import Visit
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 T0 = 1_767_225_600
@@ -53,7 +50,7 @@ def seeded(tmp_path: Path) -> Database:
     ],
 )
 def test_open_machine_rules(visit: Visit, delivered: int | None, reason: str | None):
-    assert tracking.open_machine_reason(visit, delivered) == reason
+    assert machines.open_machine_reason(visit, delivered) == reason
 
 
 @pytest.mark.parametrize(
@@ -70,7 +67,7 @@ def test_open_machine_rules(visit: Visit, delivered: int | None, reason: str | N
     ],
 )  # fmt: skip
 def test_click_machine_rules(visit: Visit, delivered: int, burst: bool, reason: str | None):
-    assert tracking.click_machine_reason(visit, delivered, burst) == reason
+    assert machines.click_machine_reason(visit, delivered, burst) == reason
 
 
 def test_delivery_time_prefers_the_delivered_event_then_the_ledger(seeded: Database):
@@ -203,7 +200,7 @@ def rows_of(db: Database, sql: str) -> list[tuple]:
 def test_group_commit_shares_transactions_and_commits_before_answering(tmp_path: Path):
     path = tmp_path / "g.db"
     seed(open_db(path))
-    committer = tracking.GroupCommitter(lambda: open_db(path))
+    committer = GroupCommitter(lambda: open_db(path))
     committer.start()
     seen_at_completion: list[int] = []
     lock = threading.Lock()
@@ -234,7 +231,7 @@ def test_group_commit_shares_transactions_and_commits_before_answering(tmp_path:
 def test_a_failing_job_undoes_only_itself(tmp_path: Path):
     path = tmp_path / "g.db"
     seed(open_db(path))
-    committer = tracking.GroupCommitter(lambda: open_db(path))
+    committer = GroupCommitter(lambda: open_db(path))
     committer.start()
 
     def half_then_fail(db: Database) -> None:
@@ -259,13 +256,13 @@ def test_a_failing_job_undoes_only_itself(tmp_path: Path):
 def test_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Path, monkeypatch):
     path = tmp_path / "g.db"
     seed(open_db(path))
-    committer = tracking.GroupCommitter(lambda: open_db(path))
+    committer = GroupCommitter(lambda: open_db(path))
     committer.start()
 
     def locked(db: Database):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(tracking, "write_transaction", locked)
+    monkeypatch.setattr(committing, "write_transaction", locked)
     future = committer.submit(
         lambda db: events_db.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
     )
@@ -278,7 +275,7 @@ def test_a_failed_commit_fails_every_job_of_the_batch(tmp_path: Path, monkeypatc
 def test_submitted_jobs_cannot_be_cancelled(tmp_path: Path):
     path = tmp_path / "g.db"
     seed(open_db(path))
-    committer = tracking.GroupCommitter(lambda: open_db(path))
+    committer = GroupCommitter(lambda: open_db(path))
     committer.start()
     future = committer.submit(
         lambda db: events_db.insert_event(db, Event(EventKind.OPEN, 1, 1, at=T0))
@@ -288,16 +285,17 @@ def test_submitted_jobs_cannot_be_cancelled(tmp_path: Path):
     assert rows(path, "SELECT COUNT(*) FROM events")[0][0] == 1
 
 
-def test_tracker_only_redirects_to_http_links_of_the_campaign(tmp_path: Path):
+def test_clicks_only_redirect_to_http_links_of_the_campaign(tmp_path: Path):
     path = tmp_path / "t.db"
     seed(open_db(path))
-    tracker = tracking.Tracker(path)
+    tracker = Tracker(path)
     tracker.start()
+    links = tracking.LinkTargets()
     try:
-        assert tracker.link_url(1, 1) == "https://example.org/act"
-        assert tracker.link_url(1, 2) is None  # link 2 belongs to campaign 2
-        assert tracker.link_url(1, 3) is None  # javascript: is never a target
-        assert tracker.link_url(1, 99) is None
+        assert links.url(tracker.reader, 1, 1) == "https://example.org/act"
+        assert links.url(tracker.reader, 1, 2) is None  # link 2 belongs to campaign 2
+        assert links.url(tracker.reader, 1, 3) is None  # javascript: is never a target
+        assert links.url(tracker.reader, 1, 99) is None
     finally:
         tracker.close()
 
@@ -308,250 +306,3 @@ def test_tracker_only_redirects_to_http_links_of_the_campaign(tmp_path: Path):
 )
 def test_mask_email(email: str | None, masked: str | None):
     assert tracking.mask_email(email) == masked
-
-
-# --------------------------------------------------------------------------
-# Webhook signatures
-
-
-def test_a_valid_signature_passes():
-    signer = Signer()
-    body = payload([sg_event(1)])
-    headers = signer.headers(body)
-    verifier = tracking.WebhookVerifier(signer.public_key)
-    verifier.verify(
-        body,
-        headers["X-Twilio-Email-Event-Webhook-Signature"],
-        headers["X-Twilio-Email-Event-Webhook-Timestamp"],
-        time.time(),
-    )
-
-
-@pytest.mark.parametrize(
-    "case", ["tampered_body", "other_key", "no_signature", "no_timestamp", "stale", "future",
-             "garbage_signature", "bad_timestamp", "timestamp_swapped"],
-)  # fmt: skip
-def test_bad_signatures_are_refused(case: str):
-    signer = Signer()
-    body = payload([sg_event(1)])
-    now = int(time.time())
-    headers = signer.headers(body, now)
-    signature = headers["X-Twilio-Email-Event-Webhook-Signature"]
-    stamp: str | None = headers["X-Twilio-Email-Event-Webhook-Timestamp"]
-    if case == "tampered_body":
-        body = body.replace(b"delivered", b"bounce")
-    elif case == "other_key":
-        signature = Signer().headers(body, now)["X-Twilio-Email-Event-Webhook-Signature"]
-    elif case == "no_signature":
-        signature = ""
-    elif case == "no_timestamp":
-        stamp = None
-    elif case == "stale":
-        headers = signer.headers(body, now - tracking.SIGNATURE_MAX_AGE - 60)
-        signature = headers["X-Twilio-Email-Event-Webhook-Signature"]
-        stamp = headers["X-Twilio-Email-Event-Webhook-Timestamp"]
-    elif case == "future":
-        headers = signer.headers(body, now + tracking.SIGNATURE_MAX_AGE + 60)
-        signature = headers["X-Twilio-Email-Event-Webhook-Signature"]
-        stamp = headers["X-Twilio-Email-Event-Webhook-Timestamp"]
-    elif case == "garbage_signature":
-        signature = "not base64 at all!"
-    elif case == "bad_timestamp":
-        stamp = "12e3"
-    elif case == "timestamp_swapped":
-        stamp = str(now + 1)  # the signature covers the timestamp too
-    with pytest.raises(WebhookAuthError):
-        tracking.WebhookVerifier(signer.public_key).verify(body, signature, stamp, now)
-
-
-def test_public_key_in_pem_form_is_accepted():
-    signer = Signer()
-    pem = signer.private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    tracking.load_webhook_public_key(pem.decode("ascii"))
-
-
-def _der(public_key) -> str:
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(der).decode("ascii")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("not-a-key", "not a base64 public key"),
-        (base64.b64encode(b"random bytes").decode(), "not a base64 public key"),
-        (_der(rsa.generate_private_key(65537, 2048).public_key()), "not an ECDSA P-256"),
-        (_der(ec.generate_private_key(ec.SECP384R1()).public_key()), "not an ECDSA P-256"),
-    ],
-)
-def test_bad_public_keys_are_config_errors(text: str, message: str):
-    with pytest.raises(ConfigError, match=message) as info:
-        tracking.load_webhook_public_key(text)
-    assert "sendgrid_webhook_public_key" in str(info.value)
-
-
-# --------------------------------------------------------------------------
-# Webhook payloads
-
-
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (b"[{", "not valid JSON (line 1, column 3"),
-        (b"", "not valid JSON"),
-        (b'{"event": "open"}', "expected a JSON array of events, found an object"),
-        (b'"text"', "found a string"),
-        (b'[{"event": "open"}, 3]', "event 2 is a number, not an object"),
-        (b"[\xff\xfe\xfa]", "not UTF-8"),
-        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    ],
-)
-def test_bad_payloads_name_the_source(body: bytes, message: str):
-    with pytest.raises(EventPayloadError, match=r"^saved\.json: ") as info:
-        tracking.parse_events(body, "saved.json")
-    assert message in str(info.value)
-    assert "\n" not in str(info.value)
-
-
-def _ingest(db: Database, events: list[dict]) -> dict[str, int]:
-    with write_transaction(db):
-        return tracking.ingest_sendgrid_events(db, events).as_dict()
-
-
-def test_events_are_stored_with_our_kinds_and_deduplicated(seeded: Database):
-    events = [
-        sg_event(1, "processed"),
-        sg_event(2, "delivered"),
-        sg_event(3, "open", useragent="Mozilla/5.0", sg_machine_open=True, ip="17.0.0.1"),
-        sg_event(4, "click", url="https://example.org/act", useragent=CHROME),
-        sg_event(5, "deferred", response="451 try later for ada@example.org", attempt="2"),
-        sg_event(6, "group_resubscribe", asm_group_id=7),
-    ]
-    summary = _ingest(seeded, events)
-    assert summary == {"received": 6, "recorded": 6, "duplicates": 0, "ignored": 0,
-                       "invalid": 0, "status_changes": 0}  # fmt: skip
-    stored = seeded.execute(
-        "SELECT kind, campaign_id, subscriber_id, at, machine, user_agent, detail"
-        " FROM events ORDER BY sg_event_id"
-    ).fetchall()
-    kinds = [row[0] for row in stored]
-    assert kinds == [
-        "processed",
-        "delivered",
-        "sg_open",
-        "sg_click",
-        "deferred",
-        "group_resubscribe",
-    ]
-    assert all(row[1:3] == (1, 1) for row in stored)
-    assert stored[2][4] == 1 and stored[2][5] == "Mozilla/5.0"  # sg_machine_open
-    detail = json.loads(stored[4][6])
-    assert detail["response"] == "451 try later for <address>"  # no address kept
-    assert "ada@example.org" not in json.dumps([list(row) for row in stored])
-
-    again = _ingest(seeded, events)
-    assert again["duplicates"] == 6 and again["recorded"] == 0
-    assert seeded.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 6
-
-
-@pytest.mark.parametrize(
-    ("event", "fields", "status"),
-    [
-        ("bounce", {"type": "bounce", "reason": "550 no such user"}, "bounced"),
-        ("bounce", {}, "bounced"),
-        ("bounce", {"type": "blocked", "reason": "IP reputation"}, "subscribed"),
-        ("dropped", {"reason": "Bounced Address"}, "bounced"),
-        ("dropped", {"reason": "Unsubscribed Address"}, "unsubscribed"),
-        ("dropped", {"reason": "Spam Reporting Address"}, "complained"),
-        ("dropped", {"reason": "Spam Content (if spam checker app enabled)"}, "subscribed"),
-        ("spamreport", {}, "complained"),
-        ("unsubscribe", {}, "unsubscribed"),
-        ("group_unsubscribe", {"asm_group_id": 3}, "unsubscribed"),
-        ("delivered", {}, "subscribed"),
-    ],
-)
-def test_events_update_status(seeded: Database, event: str, fields: dict, status: str):
-    summary = _ingest(seeded, [sg_event(1, event, **fields)])
-    assert summary["recorded"] == 1
-    assert summary["status_changes"] == (0 if status == "subscribed" else 1)
-    assert seeded.execute("SELECT status FROM subscribers WHERE id = 1").fetchone()[0] == status
-
-
-def test_a_complaint_outranks_an_unsubscribe_but_nothing_outranks_forgotten(seeded: Database):
-    seeded.execute("UPDATE subscribers SET status = 'unsubscribed' WHERE id = 1")
-    seeded.execute("UPDATE subscribers SET status = 'forgotten' WHERE id = 2")
-    _ingest(
-        seeded,
-        [
-            sg_event(1, "spamreport"),
-            sg_event(2, "bounce", email="bob@example.org", alerts_recipient="2"),
-            sg_event(3, "spamreport", email="bob@example.org", alerts_recipient="2"),
-        ],
-    )
-    statuses = seeded.execute("SELECT status FROM subscribers ORDER BY id").fetchall()
-    assert statuses == [("complained",), ("forgotten",)]
-
-
-def test_a_replayed_bounce_does_not_undo_a_later_resubscribe(seeded: Database):
-    _ingest(seeded, [sg_event(1, "bounce")])
-    seeded.execute("UPDATE subscribers SET status = 'subscribed' WHERE id = 1")
-    assert _ingest(seeded, [sg_event(1, "bounce")])["duplicates"] == 1
-    assert seeded.execute("SELECT status FROM subscribers WHERE id = 1").fetchone()[0] == (
-        "subscribed"
-    )
-
-
-def test_matching_to_campaigns_and_recipients(seeded: Database):
-    events = [
-        # The id names subscriber 1, but the address is someone else's: not subscriber 1.
-        sg_event(1, "bounce", email="stranger@example.org"),
-        # No custom_args at all (mail from another tool): a bounce is matched by address.
-        {k: v for k, v in sg_event(2, "bounce", email="bob@example.org").items()
-         if not k.startswith("alerts_")},
-        # No custom_args and not a status change: not ours to count.
-        {k: v for k, v in sg_event(3, "open").items() if not k.startswith("alerts_")},
-        # A campaign that does not exist: kept for the subscriber, without a campaign.
-        sg_event(4, "delivered", alerts_campaign="999"),
-        # custom_args that are not ids.
-        sg_event(5, "delivered", alerts_campaign="1; DROP TABLE", alerts_recipient="x"),
-    ]  # fmt: skip
-    summary = _ingest(seeded, events)
-    assert summary["recorded"] == 3 and summary["ignored"] == 2
-    stored = seeded.execute(
-        "SELECT sg_event_id, campaign_id, subscriber_id FROM events ORDER BY sg_event_id"
-    ).fetchall()
-    assert stored == [("evt-1", 1, None), ("evt-2", None, 2), ("evt-4", None, 1)]
-    statuses = seeded.execute("SELECT status FROM subscribers ORDER BY id").fetchall()
-    assert statuses == [("subscribed",), ("bounced",)]
-
-
-@pytest.mark.parametrize(
-    "broken",
-    [
-        {"event": "open", "timestamp": T0},  # no sg_event_id
-        {"sg_event_id": "x", "timestamp": T0},  # no event type
-        {"sg_event_id": "x", "event": "open"},  # no timestamp
-        {"sg_event_id": "x", "event": "open", "timestamp": "yesterday"},
-        {"sg_event_id": "x", "event": "open", "timestamp": True},
-        {"sg_event_id": ["x"], "event": "open", "timestamp": T0},
-        {"sg_event_id": "", "event": "open", "timestamp": T0},
-    ],
-)
-def test_malformed_events_are_counted_invalid(seeded: Database, broken: dict):
-    summary = _ingest(seeded, [{**broken, "alerts_campaign": "1", "alerts_recipient": "1"}])
-    assert summary["invalid"] == 1 and summary["recorded"] == 0
-
-
-def test_unknown_event_types_are_ignored(seeded: Database):
-    assert _ingest(seeded, [sg_event(1, "teleported")])["ignored"] == 1
-
-
-def test_thousands_of_events_in_one_batch(seeded: Database, tmp_path: Path):
-    events = [sg_event(n, "delivered") for n in range(5000)] + [sg_event(9999, "bounce")]
-    summary = _ingest(seeded, events)
-    assert summary["recorded"] == 5001 and summary["status_changes"] == 1
-    assert status_of(tmp_path / "t.db", 1) == "bounced"

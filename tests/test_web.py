@@ -1,4 +1,4 @@
-"""alerts.web.app: the tracking server's routes, in-process (TestClient) and as a real process."""
+"""alerts.web: the tracking server's routes, in-process (TestClient) and as a real process."""
 
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ from tracking_helpers import (
 
 from alerts.config import Config
 from alerts.email.links import TokenKind
-from alerts.tracking import recording as tracking
-from alerts.web.app import PIXEL, WEBHOOK_BODY_LIMIT, create_app, route_label
+from alerts.tracking import committer
+from alerts.web.app import create_app, route_label
+from alerts.web.tracking import PIXEL
+from alerts.web.webhooks import WEBHOOK_BODY_LIMIT
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 SETTINGS = {
@@ -354,7 +356,7 @@ def test_nothing_is_acknowledged_when_the_database_cannot_commit(server: Server,
     def locked(db):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(tracking, "write_transaction", locked)
+    monkeypatch.setattr(committer, "write_transaction", locked)
     click = server.client.get(f"/c/{server.token(TokenKind.CLICK, link=1)}")
     hook = server.client.post("/webhooks/sendgrid", content=payload([sg_event(1, "bounce")]))
     unsubscribe = server.client.post(f"/u/{server.token(TokenKind.UNSUBSCRIBE)}")

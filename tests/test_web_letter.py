@@ -16,7 +16,6 @@ from conftest import free_port
 from starlette.testclient import TestClient
 from tracking_helpers import SCRIPT_NAME, live_server, rows, tamper, token
 
-from alerts import pipeline
 from alerts.campaigns import files as campaigns
 from alerts.config import Config
 from alerts.db import campaigns as campaigns_db
@@ -25,7 +24,8 @@ from alerts.db.districts import resolve_districts
 from alerts.delivery.providers.sendgrid.standin import FakeSendGrid, Fault
 from alerts.email.links import TokenKind
 from alerts.errors import LookupFailed
-from alerts.targets.lookup import load_roster, sample_files
+from alerts.letters import actions
+from alerts.targets.roster import load_roster, sample_files
 from alerts.tracking.recording import LETTER_COPY_LIMITS
 from alerts.web.app import create_app
 
@@ -90,7 +90,7 @@ def build_project(folder: Path) -> dict[str, int]:
     ids = {}
     db = open_db(folder / "subscribers.db")
     files = sample_files()
-    load_roster(db, files["legislators"], files["zip_districts"], files["social"])
+    load_roster(db, files["legislators"], files["zip_districts"], files["social"], congress=119)
     for sid, (first, last, zip_code, state, status) in PEOPLE.items():
         db["subscribers"].insert(
             {"id": sid, "email": f"person{sid}@example.org", "first_name": first}
@@ -396,10 +396,10 @@ def test_a_pick_outside_the_candidates_is_refused(site: Site, subscriber: int, d
 
 
 def test_a_pick_the_district_map_no_longer_allows_is_a_409(site: Site, monkeypatch):
-    def changed(db, subscriber_id, district):
+    def changed(db, page, district):
         raise LookupFailed(f"district: {district} is not a district of this ZIP")
 
-    monkeypatch.setattr(pipeline, "choose_district", changed)
+    monkeypatch.setattr(actions, "choose_district", changed)
     answer = site.post({"action": "choose", "district": "12"}, subscriber=2)
     assert answer.status_code == 409 and "please pick again" in answer.text
     assert rows(site.db, "SELECT cd_choice FROM subscribers WHERE id = 2") == [(None,)]

@@ -32,9 +32,9 @@ def seed(db: Database) -> None:
     """Two subscribers, two campaigns; campaign 1 has links 1 and 3, campaign 2 has link 2."""
     for sid, email, name in ((1, "ada@example.org", SCRIPT_NAME), (2, "bob@example.org", "Bob")):
         db.execute(
-            "INSERT INTO subscribers (id, email, first_name, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [sid, email, name, NOW, NOW],
+            "INSERT INTO subscribers (id, email, email_key, first_name, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [sid, email, email, name, NOW, NOW],
         )
     for cid in (1, 2):
         db.execute(

@@ -2,44 +2,33 @@
 
 `load_campaign` reads and validates one file into a `models.Campaign`. Every
 problem is reported as `file:line: message`, all of them at once, and unknown
-keys are errors. Jinja inside the texts is checked later by render.py (which
-owns Jinja); here only the structure is. The `segment` key is parsed into the
-rule objects of models.py, whose SQL lives in db.py.
+keys are errors. Jinja inside the texts is checked later by email/compile.py
+(which owns Jinja); here only the structure is. The `segment` key is read by
+segments.py. Also here: the scaffold of a new campaign and the list of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
 
+from alerts.campaigns.segments import read_segment
+from alerts.campaigns.yaml_nodes import Entry, NodeReader
 from alerts.errors import CampaignError, NotFoundError
 from alerts.models import (
     PLACEHOLDER_MARK,
-    AllOf,
-    AnyOf,
+    BillId,
     Campaign,
     CampaignKind,
     CampaignRecord,
     Chamber,
-    DistrictIn,
-    Engaged,
-    Engagement,
     LetterSpec,
-    Not,
-    Segment,
-    SignedUp,
-    SourceIn,
     SourceText,
-    StateIn,
-    TagIn,
     TextCode,
 )
 
@@ -61,20 +50,11 @@ TOP_KEYS = (
     "text_code",
     "button",
     "first_name_fallback",
+    "bill",
 )
-ACTION_ONLY_KEYS = ("letter", "call_script", "tweet", "text_code", "button")
+ACTION_ONLY_KEYS = ("letter", "call_script", "tweet", "text_code", "button", "bill")
 LETTER_KEYS = ("to", "subject", "body", "topic", "call_script", "tweet", "text_code")
 LETTER_EXTRAS = ("call_script", "tweet", "text_code")
-
-# fmt: off
-US_STATES = frozenset({
-    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA",
-    "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ",
-    "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT",
-    "VA", "WA", "WV", "WI", "WY", "DC", "PR", "GU", "VI", "AS", "MP",
-})
-# fmt: on
-DISTRICT_RE = re.compile(r"^([A-Za-z]{2})-?(\d{1,2}|AL|al)$")
 
 
 # --------------------------------------------------------------------------
@@ -135,7 +115,7 @@ def load_campaign(path: Path | str) -> Campaign:
     text = text.replace("\r\n", "\n")
     front, front_line, body, body_line = _split_front_matter(path, text)
     root = _compose(path, front, front_line)
-    reader = _Reader(path, front_line)
+    reader = _CampaignReader(path, front_line)
     if not is_valid_slug(path.stem):
         reader.problem(
             1,
@@ -191,68 +171,8 @@ def _compose(path: Path, front: str, first_line: int) -> yaml.Node | None:
 # Validation: a reader walks the YAML nodes and collects problems
 
 
-@dataclass
-class _Entry:
-    key: str
-    line: int
-    node: yaml.Node
-
-
-class _Reader:
-    def __init__(self, path: Path, first_line: int):
-        self.path = path
-        self.first_line = first_line
-        self.problems: list[str] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-
-    # -- helpers
-
-    def problem(self, line: int, message: str) -> None:
-        self.problems.append(f"{self.path}:{line}: {message}")
-
-    def line_of(self, node: yaml.Node) -> int:
-        return self.first_line + node.start_mark.line
-
-    def value(self, node: yaml.Node) -> Any:
-        return self._constructor.construct_object(node, deep=True)
-
-    def entries(self, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> dict[str, _Entry]:
-        """The keys of a mapping node; reports duplicates and unknown keys."""
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(self.line_of(node), f"{where} must be a mapping of keys to values")
-            return {}
-        found: dict[str, _Entry] = {}
-        for key_node, value_node in node.value:
-            line = self.line_of(key_node)
-            key = self.value(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str):
-                self.problem(line, f"{where}: keys must be words, not {key!r}")
-                continue
-            if key in found:
-                self.problem(line, f"{where}: {key!r} is given twice")
-                continue
-            if key not in allowed:
-                self.problem(line, f"{where}: unknown key {key!r} (known: {', '.join(allowed)})")
-                continue
-            found[key] = _Entry(key, line, value_node)
-        return found
-
-    def string(self, entry: _Entry, *, one_line: bool = False) -> str | None:
-        node = entry.node
-        value = self.value(node) if isinstance(node, yaml.ScalarNode) else None
-        if isinstance(value, bool) or value is None or not isinstance(value, str | int | float):
-            self.problem(entry.line, f"{entry.key} must be text")
-            return None
-        text = str(value)
-        if not text.strip():
-            self.problem(entry.line, f"{entry.key} is empty")
-            return None
-        if one_line and ("\n" in text.strip() or "\r" in text):
-            self.problem(entry.line, f"{entry.key} must be a single line")
-            return None
-        return text.strip() if one_line else text
-
-    def source_text(self, entry: _Entry, *, one_line: bool = False) -> SourceText | None:
+class _CampaignReader(NodeReader):
+    def source_text(self, entry: Entry, *, one_line: bool = False) -> SourceText | None:
         text = self.string(entry, one_line=one_line)
         if text is None:
             return None
@@ -266,7 +186,7 @@ class _Reader:
             )
         return SourceText(text, line)
 
-    def email(self, entry: _Entry) -> str | None:
+    def email(self, entry: Entry) -> str | None:
         text = self.string(entry, one_line=True)
         if text is None:
             return None
@@ -274,43 +194,6 @@ class _Reader:
             return valid_address(text, entry.key)
         except CampaignError as exc:
             self.problem(entry.line, str(exc))
-            return None
-
-    def words(self, entry: _Entry) -> list[str] | None:
-        """A value that may be one word or a list of them."""
-        node = entry.node
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        out: list[str] = []
-        for item in items:
-            value = self.value(item) if isinstance(item, yaml.ScalarNode) else None
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, str | int)
-                or not str(value).strip()
-            ):
-                self.problem(self.line_of(item), f"{entry.key} must be a word or a list of words")
-                return None
-            out.append(str(value).strip())
-        if not out:
-            self.problem(entry.line, f"{entry.key} is an empty list")
-            return None
-        return out
-
-    def positive_int(self, entry: _Entry) -> int | None:
-        value = self.value(entry.node) if isinstance(entry.node, yaml.ScalarNode) else None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            self.problem(entry.line, f"{entry.key} must be a whole number of 1 or more")
-            return None
-        return value
-
-    def day(self, entry: _Entry) -> str | None:
-        value = self.value(entry.node) if isinstance(entry.node, yaml.ScalarNode) else None
-        if isinstance(value, date):
-            return value.isoformat()[:10]
-        try:
-            return date.fromisoformat(str(value)).isoformat()
-        except ValueError:
-            self.problem(entry.line, f"{entry.key} must be a date like 2025-01-31, not {value!r}")
             return None
 
     # -- the campaign
@@ -346,7 +229,8 @@ class _Reader:
         preheader = (
             self.source_text(keys["preheader"], one_line=True) if "preheader" in keys else None
         )
-        segment = self.segment(keys["segment"].node) if "segment" in keys else None
+        segment = read_segment(self, keys["segment"].node) if "segment" in keys else None
+        bill = self.bill(keys["bill"]) if "bill" in keys else None
         if self.problems or kind is None or subject is None:
             return None
         return Campaign(
@@ -364,20 +248,30 @@ class _Reader:
             letter=letter,
             button=optional.get("button"),
             first_name_fallback=optional.get("first_name_fallback") or "friend",
+            bill=bill,
         )
 
-    def kind(self, keys: dict[str, _Entry]) -> CampaignKind | None:
+    def bill(self, entry: Entry) -> BillId | None:
+        try:
+            return BillId.parse(self.value(entry.node))
+        except ValueError as exc:
+            self.problem(entry.line, str(exc))
+            return None
+
+    def kind(self, keys: dict[str, Entry]) -> CampaignKind | None:
         if "kind" not in keys:
             self.problem(1, "kind is required (update or action)")
             return None
         value = self.string(keys["kind"], one_line=True)
+        if value is None:  # not text: already a problem
+            return None
         try:
             return CampaignKind(value)
         except ValueError:
             self.problem(keys["kind"].line, f"kind must be update or action, not {value!r}")
             return None
 
-    def letter_for(self, kind: CampaignKind | None, keys: dict[str, _Entry]) -> LetterSpec | None:
+    def letter_for(self, kind: CampaignKind | None, keys: dict[str, Entry]) -> LetterSpec | None:
         if kind is CampaignKind.UPDATE:
             for name in ACTION_ONLY_KEYS:
                 if name in keys:
@@ -390,7 +284,7 @@ class _Reader:
             return None
         return self.letter(keys["letter"], {k: keys[k] for k in LETTER_EXTRAS if k in keys})
 
-    def letter(self, entry: _Entry, top_level: dict[str, _Entry]) -> LetterSpec | None:
+    def letter(self, entry: Entry, top_level: dict[str, Entry]) -> LetterSpec | None:
         keys = self.entries(entry.node, "letter", LETTER_KEYS)
         for name, outer in top_level.items():
             if name in keys:
@@ -418,7 +312,7 @@ class _Reader:
             topic.strip() if topic else None,
         )
 
-    def chambers(self, entry: _Entry) -> tuple[Chamber, ...] | None:
+    def chambers(self, entry: Entry) -> tuple[Chamber, ...] | None:
         names = self.words(entry)
         if names is None:
             return None
@@ -433,7 +327,7 @@ class _Reader:
                 chambers.append(chamber)
         return tuple(chambers)
 
-    def text_code(self, entry: _Entry) -> TextCode | None:
+    def text_code(self, entry: Entry) -> TextCode | None:
         if isinstance(entry.node, yaml.ScalarNode):
             text = self.string(entry, one_line=True) or ""
             match = re.match(r"^(\S+)\s+(?:to\s+)?(\+?[\d -]{3,20})$", text, re.IGNORECASE)
@@ -457,167 +351,6 @@ class _Reader:
             )
             return None
         return TextCode(keyword, number)
-
-    # -- segments
-
-    def segment(self, node: yaml.Node) -> Segment | None:
-        if isinstance(node, yaml.ScalarNode) and self.value(node) in (None, "everyone"):
-            return None
-        return self.rules(node, "segment")
-
-    def rules(self, node: yaml.Node, where: str) -> Segment | None:
-        keys = self.entries(node, where, tuple(_RULES))
-        if not keys and isinstance(node, yaml.MappingNode):
-            self.problem(self.line_of(node), f"{where} has no rules")
-        parts = [_RULES[key](self, entry) for key, entry in keys.items()]
-        kept = tuple(p for p in parts if p is not None)
-        if len(kept) != len(parts) or not kept:
-            return None
-        return kept[0] if len(kept) == 1 else AllOf(kept)
-
-    def rule_list(self, entry: _Entry) -> tuple[Segment, ...] | None:
-        if not isinstance(entry.node, yaml.SequenceNode) or not entry.node.value:
-            self.problem(entry.line, f"{entry.key} must be a list of rule groups")
-            return None
-        parts = [self.rules(item, f"segment {entry.key}") for item in entry.node.value]
-        if any(p is None for p in parts):
-            return None
-        return tuple(p for p in parts if p is not None)
-
-    def any_rule(self, entry: _Entry) -> Segment | None:
-        parts = self.rule_list(entry)
-        return AnyOf(parts) if parts else None
-
-    def all_rule(self, entry: _Entry) -> Segment | None:
-        parts = self.rule_list(entry)
-        return AllOf(parts) if parts else None
-
-    def not_rule(self, entry: _Entry) -> Segment | None:
-        part = self.rules(entry.node, "segment not")
-        return Not(part) if part else None
-
-    def tag_rule(self, entry: _Entry) -> Segment | None:
-        tags = self.words(entry)
-        return TagIn(tuple(tags)) if tags else None
-
-    def source_rule(self, entry: _Entry) -> Segment | None:
-        sources = self.words(entry)
-        return SourceIn(tuple(sources)) if sources else None
-
-    def state_rule(self, entry: _Entry) -> Segment | None:
-        states = self.words(entry)
-        if not states:
-            return None
-        unknown = [s for s in states if s.upper() not in US_STATES]
-        if unknown:
-            self.problem(
-                entry.line, f"state: unknown state code {unknown[0]!r} (use two letters, e.g. CA)"
-            )
-            return None
-        return StateIn(tuple(s.upper() for s in states))
-
-    def district_rule(self, entry: _Entry) -> Segment | None:
-        names = self.words(entry)
-        if not names:
-            return None
-        districts: list[tuple[str, int]] = []
-        for name in names:
-            match = DISTRICT_RE.match(name)
-            if not match or match.group(1).upper() not in US_STATES:
-                self.problem(entry.line, f"district: {name!r} is not like CA-12 or AK-AL")
-                return None
-            number = match.group(2)
-            districts.append((match.group(1).upper(), 0 if number.upper() == "AL" else int(number)))
-        return DistrictIn(tuple(districts))
-
-    def signed_up_rule(self, entry: _Entry) -> Segment | None:
-        keys = self.entries(entry.node, "signed_up", ("after", "before", "within_days"))
-        if not keys and isinstance(entry.node, yaml.MappingNode):
-            self.problem(entry.line, "signed_up needs after, before or within_days")
-        after = self.day(keys["after"]) if "after" in keys else None
-        before = self.day(keys["before"]) if "before" in keys else None
-        within = self.positive_int(keys["within_days"]) if "within_days" in keys else None
-        if after and before and after >= before:
-            self.problem(
-                entry.line, f"signed_up: after ({after}) must come before before ({before})"
-            )
-            return None
-        if not (after or before or within):
-            return None
-        return SignedUp(after, before, within)
-
-    def engagement_rule(self, entry: _Entry) -> Segment | None:
-        keys = self.entries(entry.node, entry.key, ("last_campaigns", "within_days"))
-        if len(keys) != 1:
-            if isinstance(entry.node, yaml.MappingNode):
-                self.problem(
-                    entry.line, f"{entry.key} needs exactly one of last_campaigns or within_days"
-                )
-            return None
-        ((name, inner),) = keys.items()
-        count = self.positive_int(inner)
-        if count is None:
-            return None
-        what = Engagement(entry.key)
-        if name == "last_campaigns":
-            return Engaged(what, last_campaigns=count)
-        return Engaged(what, within_days=count)
-
-
-_RULES: dict[str, Callable[[_Reader, _Entry], Segment | None]] = {
-    "tag": _Reader.tag_rule,
-    "state": _Reader.state_rule,
-    "district": _Reader.district_rule,
-    "source": _Reader.source_rule,
-    "signed_up": _Reader.signed_up_rule,
-    "opened": _Reader.engagement_rule,
-    "clicked": _Reader.engagement_rule,
-    "acted": _Reader.engagement_rule,
-    "any": _Reader.any_rule,
-    "all": _Reader.all_rule,
-    "not": _Reader.not_rule,
-}
-
-
-def describe_segment(segment: Segment | None) -> str:
-    """A segment in words, e.g. `tag volunteer and (state CA or opened one of the last 3)`."""
-    if segment is None:
-        return "every subscriber"
-    return _describe(segment)
-
-
-def _describe(segment: Segment) -> str:
-    if isinstance(segment, AllOf | AnyOf):
-        joiner = " and " if isinstance(segment, AllOf) else " or "
-        return joiner.join(_nested(part) for part in segment.parts)
-    if isinstance(segment, Not):
-        return f"not {_nested(segment.part)}"
-    if isinstance(segment, TagIn):
-        return "tag " + " or ".join(segment.tags)
-    if isinstance(segment, StateIn):
-        return "state " + " or ".join(segment.states)
-    if isinstance(segment, DistrictIn):
-        return "district " + " or ".join(f"{s}-{d if d else 'AL'}" for s, d in segment.districts)
-    if isinstance(segment, SourceIn):
-        return "source " + " or ".join(segment.sources)
-    if isinstance(segment, SignedUp):
-        parts = [
-            f"on or after {segment.after}" if segment.after else "",
-            f"before {segment.before}" if segment.before else "",
-        ]
-        if segment.within_days:
-            parts.append(f"in the last {segment.within_days} days")
-        return "signed up " + " and ".join(p for p in parts if p)
-    if isinstance(segment, Engaged):
-        if segment.last_campaigns:
-            return f"{segment.what} in one of the last {segment.last_campaigns} campaigns"
-        return f"{segment.what} in the last {segment.within_days} days"
-    raise TypeError(f"unknown segment rule {segment!r}")
-
-
-def _nested(segment: Segment) -> str:
-    text = _describe(segment)
-    return f"({text})" if isinstance(segment, AllOf | AnyOf) and len(segment.parts) > 1 else text
 
 
 # --------------------------------------------------------------------------

@@ -1,20 +1,24 @@
 """The `alerts` command: a Click group whose subcommands live in one module per group.
 
 Entry point only: it parses, calls the domain and prints. Domain errors
-(AlertsError) become one line on stderr and a non-zero exit, never a traceback.
+(AlertsError) and a database locked by another process become one line on stderr
+and a non-zero exit, never a traceback; ALERTS_DEBUG=1 shows their tracebacks.
+Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from alerts import __version__
+from alerts.clock import ClockError
 from alerts.config import CONFIG_FILE, DB_FILE, ConfigError
-from alerts.db import DatabaseBusyError
+from alerts.db import is_busy
 from alerts.errors import AlertsError
 
 from ._context import AppContext
@@ -34,13 +38,15 @@ COMMAND_MODULES = {
     "events": "serve",
     "stats": "stats",
     "demo": "demo",
+    "bills": "bills",
 }
 
 
-class CliError(click.ClickException):
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
+def cli_error(message: str, exit_code: int = 1) -> click.ClickException:
+    """`Error: <message>` on stderr, then `exit_code`: click reads the code from the class."""
+    error_class: type[click.ClickException]
+    error_class = type("CliError", (click.ClickException,), {"exit_code": exit_code})
+    return error_class(message)
 
 
 class AlertsGroup(click.Group):
@@ -57,14 +63,18 @@ class AlertsGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        if os.environ.get("ALERTS_DEBUG") == "1":
+            return super().invoke(ctx)
         try:
             return super().invoke(ctx)
-        except (AlertsError, ConfigError) as exc:
-            raise CliError(str(exc), exc.exit_code) from None
-        except DatabaseBusyError as exc:
-            raise CliError(f"database error: {exc}") from None
+        except (AlertsError, ConfigError, ClockError) as exc:
+            raise cli_error(str(exc), exc.exit_code) from None
         except BrokenPipeError:
             ctx.exit(0)
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            raise cli_error(f"database is busy: {exc}; try again") from None
 
 
 @click.group(cls=AlertsGroup, context_settings={"help_option_names": ["-h", "--help"]})

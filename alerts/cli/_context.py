@@ -28,6 +28,10 @@ class AppContext:
             self._config = Config.load(self.config_path)
         return self._config
 
+    def campaigns_dir(self) -> Path:
+        """The project's campaigns/ folder, beside alerts.toml."""
+        return self.config_path.parent / "campaigns"
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

@@ -10,9 +10,11 @@ import click
 
 from alerts import pipeline
 from alerts.campaigns import files as campaigns
+from alerts.campaigns.segments import describe_segment
 from alerts.config import bundled_dir
 from alerts.db import campaigns as campaigns_db
 from alerts.db import segments as segments_db
+from alerts.email.personalise import PreparedCampaign, build_message
 from alerts.errors import AlertsError, CampaignError
 from alerts.models import (
     Campaign,
@@ -22,7 +24,6 @@ from alerts.models import (
     RenderedMessage,
     Subscriber,
 )
-from alerts.pipeline import PreparedCampaign
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, print_table
@@ -30,7 +31,7 @@ from ._output import format_option, print_json, print_table
 
 def campaigns_dir(app: AppContext) -> Path:
     """The project's campaigns/ folder, beside alerts.toml."""
-    return app.config_path.parent / "campaigns"
+    return app.campaigns_dir()
 
 
 def templates_dir(app: AppContext) -> Path:
@@ -87,7 +88,9 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
     """Check campaign files (all of them when no SLUG is given).
 
     Reports YAML errors, unknown keys, undefined variables and template errors as
-    file:line: message, MJML errors and missing footer parts; exits non-zero on any.
+    file:line: message, MJML errors and missing footer parts, and an action alert
+    whose letters would go to members who left office or through an out-of-date
+    ZIP map; exits non-zero on any.
     """
     folder = campaigns_dir(app)
     names = list(slugs) or [path.stem for path in campaigns.campaign_files(folder)]
@@ -108,6 +111,11 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
             failed += 1
             click.echo(str(exc), err=True)
             continue
+        stale = pipeline.stale_targets(app.db(), campaign) if app.db_path.exists() else None
+        if stale is not None:
+            failed += 1
+            click.echo(f"{campaign.path}: {stale.refusal()}", err=True)
+            continue
         click.echo(f"ok       {campaign.slug}: {_check_summary(app, campaign, compiled)}")
     if failed:
         raise CampaignError(f"{failed} of {len(names)} campaign(s) failed the check")
@@ -116,7 +124,7 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
 def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampaign) -> str:
     links = len(compiled.links)
     parts = [f"{campaign.kind}", f"{links} tracked link{'s' if links != 1 else ''}"]
-    audience = campaigns.describe_segment(campaign.segment)
+    audience = describe_segment(campaign.segment)
     if app.db_path.exists():
         count = segments_db.segment_count(app.db(), campaign.segment)
         audience += f" ({count:,} now)"
@@ -155,7 +163,9 @@ def status(app: AppContext, slug: str, list_state: str | None, fmt: str) -> None
     if list_state:
         click.echo()
         click.echo(f"Recipients {list_state} ({len(report.listed):,})")
-        listed = [{"id": i, "email": email, "reason": why} for i, email, why in report.listed]
+        listed = [
+            {"id": r.subscriber_id, "email": r.email, "reason": r.reason} for r in report.listed
+        ]
         print_table(listed, ["id", "email", "reason"])
 
 
@@ -203,12 +213,12 @@ def preview(
     prepared = pipeline.prepare_campaign(
         db, compiled, secret=config.require("secret"), base_url=config.require("base_url")
     )
-    subscriber, targets, is_sample = pipeline.preview_recipient(db, email)
-    if is_sample:
+    recipient = pipeline.preview_recipient(db, email)
+    if recipient.is_sample:
         why = f"no subscriber has the email {email}" if email else "no --email given"
         click.echo(f"Showing a sample subscriber and representative ({why}).", err=True)
-    message = pipeline.build_message(prepared, subscriber, targets)
-    content = _as_text(prepared, subscriber, message) if as_text else message.html
+    message = build_message(prepared, recipient.subscriber, recipient.targets)
+    content = _as_text(prepared, recipient.subscriber, message) if as_text else message.html
     if out is None and not open_it:
         click.echo(content, nl=False)
         return

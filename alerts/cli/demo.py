@@ -5,7 +5,10 @@ member would type it, in a fresh working folder: init, import the sample
 signups, load the sample roster, check and preview the example action alert,
 send it to a local SendGrid-compatible sink, run `alerts serve`, act as a few
 recipients (an open, a click, a letter page, "I sent it", an unsubscribe),
-then print the statistics and write the HTML report.
+then print the statistics and write the HTML report. Last, a dress rehearsal
+of the Congress changeover: with ALERTS_TODAY past the sample roster's House
+terms, the send is refused; the next Congress's roster and one state's new map
+are loaded, and a letter page is addressed to the new member.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from pathlib import Path
 
 import click
 
+from alerts.clock import TODAY_VARIABLE
 from alerts.config import CONFIG_FILE, DB_FILE, Config, data_file, render_config_file
 from alerts.db import open_db
 from alerts.delivery.providers.sendgrid import standin as fake_sendgrid
 from alerts.errors import AlertsError
-from alerts.targets.lookup import sample_files, targets_for
-from alerts.tracking.recording import DELIVERY_WINDOW
+from alerts.targets.lookup import targets_for
+from alerts.targets.roster import SAMPLE_ZIP_CONGRESS, next_congress_sample_files, sample_files
+from alerts.tracking.machines import DELIVERY_WINDOW
 
 SLUG = "end-qualified-immunity-act"
 SINK = "sendgrid-sink.jsonl"
@@ -44,6 +49,7 @@ BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"  # a person's browser
 )
 START_TIMEOUT = 20.0
+REHEARSAL_DAY = "2027-01-05"  # the sample roster's House terms end on 2027-01-03
 DEMO_SETTINGS = {
     "org_name": "Demo Coalition to End Qualified Immunity",
     "postal_address": "100 Example Street, Suite 1, Springfield, IL 62701",
@@ -81,7 +87,9 @@ def demo(directory: Path | None) -> None:
     sends it to a local SendGrid-compatible sink, starts `alerts serve`,
     follows a few recipients' links (an open, a click, a letter page, "I sent
     it", an unsubscribe), then prints the statistics and writes the HTML report.
-    Every step is the real command, shown as you would type it.
+    It ends with a dress rehearsal of the Congress changeover (ALERTS_TODAY set
+    after the sample roster's terms end). Every step is the real command, shown
+    as you would type it.
     """
     folder = _prepare_folder(directory)
     click.secho(f"Working in {folder}\n", bold=True)
@@ -103,6 +111,7 @@ def demo(directory: Path | None) -> None:
         "--legislators", str(files["legislators"]),
         "--social", str(files["social"]),
         "--zip-districts", str(files["zip_districts"]),
+        "--congress", str(SAMPLE_ZIP_CONGRESS),
     )  # fmt: skip
 
     _step("4. Staff check and preview the example action alert")
@@ -125,6 +134,8 @@ def demo(directory: Path | None) -> None:
     run("stats")
     run("stats", SLUG)
     run("stats", SLUG, "--format", "html", "--out", "report.html")
+
+    _dress_rehearsal(run, recipients, serve_port)
     _summary(folder)
 
 
@@ -146,8 +157,13 @@ class Runner:
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "alerts", *args]
 
-    def __call__(self, *args: str) -> str:
-        click.secho("$ alerts " + " ".join(shlex.quote(_shorten(a)) for a in args), fg="cyan")
+    def set_today(self, day: str) -> None:
+        """Run every later command as if it were `day` (ALERTS_TODAY), and show it."""
+        self.env[TODAY_VARIABLE] = day
+
+    def __call__(self, *args: str, refused: bool = False) -> str:
+        """Run a command; it must succeed, or with `refused`, it must fail."""
+        click.secho(self._prompt(" ".join(shlex.quote(_shorten(a)) for a in args)), fg="cyan")
         result = subprocess.run(
             self.command(*args),
             cwd=self.folder,
@@ -160,16 +176,22 @@ class Runner:
         if output:
             click.echo("\n".join("  " + line for line in output.splitlines()))
         click.echo()
-        if result.returncode != 0:
+        if refused and result.returncode == 0:
+            raise DemoError(f"`alerts {' '.join(args)}` should have been refused")
+        if not refused and result.returncode != 0:
             raise DemoError(f"`alerts {' '.join(args)}` failed (exit {result.returncode})")
         return result.stdout
 
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
-        click.secho("$ alerts " + " ".join(args) + " &", fg="cyan")
+        click.secho(self._prompt(" ".join(args) + " &"), fg="cyan")
         with log.open("ab") as out:
             return subprocess.Popen(
                 self.command(*args), cwd=self.folder, env=self.env, stdout=out, stderr=out
             )
+
+    def _prompt(self, command: str) -> str:
+        today = self.env.get(TODAY_VARIABLE)
+        return f"$ {TODAY_VARIABLE}={today} alerts {command}" if today else f"$ alerts {command}"
 
 
 def _shorten(arg: str) -> str:
@@ -272,7 +294,7 @@ def _port_open(port: int) -> bool:
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
-            return answer.status == 200
+            return bool(answer.status == 200)
     except OSError:
         return False
 
@@ -301,8 +323,9 @@ def _received(sink: Path) -> list[Recipient]:
             found = links.setdefault(match.group(1), [])
             if match.group(0) not in found:
                 found.append(match.group(0))
-        subscriber_id = int(delivery.custom_args["alerts_recipient"])
-        recipients.append(Recipient(delivery.email, subscriber_id, links))
+        if delivery.subscriber_id is None:
+            raise DemoError(f"the sink received a message to {delivery.email} without our ids")
+        recipients.append(Recipient(delivery.email, delivery.subscriber_id, links))
     if not recipients:
         raise DemoError(f"the sink received no message; see {sink.name}")
     click.echo(f"  The sink received {len(recipients)} messages, one per recipient.\n")
@@ -374,7 +397,7 @@ def _one_with_a_representative(folder: Path, recipients: Sequence[Recipient]) ->
 
 
 @dataclass
-class Answer:
+class Reply:
     status: int
     location: str | None
     body: str
@@ -388,7 +411,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def _request(url: str, data: bytes | None = None) -> Answer:
+def _request(url: str, data: bytes | None = None) -> Reply:
     request = urllib.request.Request(url, data=data, headers={"User-Agent": BROWSER})
     if data is not None:
         origin = urllib.parse.urlsplit(url)
@@ -396,12 +419,11 @@ def _request(url: str, data: bytes | None = None) -> Answer:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
         with _opener.open(request, timeout=10) as answer:
-            return Answer(
-                answer.status, dict(answer.headers), answer.read().decode(errors="replace")
-            )
+            body = answer.read().decode(errors="replace")
+            return Reply(answer.status, answer.headers.get("Location"), body)
     except urllib.error.HTTPError as answer:
         if 300 <= answer.code < 400:
-            return Answer(answer.code, answer.headers.get("Location"), "")
+            return Reply(answer.code, answer.headers.get("Location"), "")
         raise DemoError(
             f"{urllib.parse.urlsplit(url).path[:3]}... answered {answer.code}"
         ) from None
@@ -409,11 +431,11 @@ def _request(url: str, data: bytes | None = None) -> Answer:
         raise DemoError(f"alerts serve did not answer: {exc}") from None
 
 
-def _get(url: str) -> Answer:
+def _get(url: str) -> Reply:
     return _request(url)
 
 
-def _post(url: str, form: dict[str, str]) -> Answer:
+def _post(url: str, form: dict[str, str]) -> Reply:
     return _request(url, urllib.parse.urlencode(form).encode())
 
 
@@ -423,6 +445,49 @@ def _say(recipient: Recipient, what: str) -> None:
 
 def _plain(html_text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", html_text)).strip()
+
+
+# --------------------------------------------------------------------------
+# The dress rehearsal of the Congress changeover
+
+
+def _dress_rehearsal(run: Runner, recipients: Sequence[Recipient], serve_port: int) -> None:
+    _step(f"8. A dress rehearsal of the Congress changeover, as if it were {REHEARSAL_DAY}")
+    click.echo(
+        "  The sample roster is the 119th Congress's: its House terms ended on 2027-01-03.\n"
+        f"  {TODAY_VARIABLE} sets the day every command works with.\n"
+    )
+    before = _representatives(run.folder, recipients)
+    run.set_today(REHEARSAL_DAY)
+    run("targets", "status")
+    run("send", SLUG, "--dry-run", "--yes", refused=True)
+    click.echo("  The 120th Congress's roster is published, and one state's new House map:\n")
+    files = next_congress_sample_files()
+    run(
+        "targets", "load",
+        "--legislators", str(files["legislators"]),
+        "--zip-districts", str(files["zip_districts"]),
+    )  # fmt: skip
+    run("targets", "status")
+    after = _representatives(run.folder, recipients)
+    moved = [r for r in recipients if after.get(r.subscriber_id) not in (None, *before.values())]
+    if not moved:
+        raise DemoError("no recipient has a new representative after the changeover")
+    with _server(run, serve_port):
+        page = _get(moved[0].links["a"][0])
+    names = [_plain(n) for n in re.findall(r'<h2 id="name-[^"]*">(.*?)</h2>', page.body, re.S)]
+    _say(moved[0], f"opens the same letter link: now addressed to {', '.join(names)}")
+    click.echo()
+
+
+def _representatives(folder: Path, recipients: Sequence[Recipient]) -> dict[int, str]:
+    """Each recipient's House member as the roster now stands (bioguide), when known."""
+    database = open_db(folder / DB_FILE)
+    try:
+        found = {r.subscriber_id: targets_for(database, r.subscriber_id) for r in recipients}
+    finally:
+        database.close()
+    return {sid: t.representative.bioguide for sid, t in found.items() if t.representative}
 
 
 # --------------------------------------------------------------------------

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import click
 
 from alerts import pipeline
-from alerts.campaigns import files as campaigns
+from alerts.campaigns.segments import describe_segment
 from alerts.errors import CampaignError, SendError
 from alerts.models import DeliveryState, SendSummary
 from alerts.pipeline import SendPlan
 
 from ._context import AppContext, pass_app
-from ._output import format_option, print_json
+from ._output import format_option, print_json, progress_bar
 from .campaigns import campaigns_dir, templates_dir
-
-Progress = Callable[[int, int], None]
 
 
 @click.command("send")
@@ -62,6 +57,12 @@ Progress = Callable[[int, int], None]
     is_flag=True,
     help="Also send to recipients left unknown (their request may have reached SendGrid).",
 )
+@click.option(
+    "--allow-stale-targets",
+    is_flag=True,
+    help="Send an action alert even though members it addresses have left office or a state's "
+    "ZIP map is out of date (see `alerts targets status`).",
+)
 @format_option("text", "json")
 @pass_app
 def send_command(
@@ -74,6 +75,7 @@ def send_command(
     limit: int | None,
     rate: float | None,
     retry_unknown: bool,
+    allow_stale_targets: bool,
     fmt: str,
 ) -> None:
     """Send campaign SLUG to every subscribed person in its segment, exactly once.
@@ -94,7 +96,12 @@ def send_command(
         slug,
         dry_run=dry_run,
         rate=rate,
+        # A test send addresses the sample members only, never the roster's.
+        allow_stale_targets=allow_stale_targets or bool(test_addresses),
     )
+    if allow_stale_targets:
+        for reason in plan.stale_targets:
+            click.echo(f"Sending anyway (--allow-stale-targets): {reason}.", err=True)
     if plan.changed:
         click.echo(
             f"Note: {plan.campaign.path} changed since this send started; "
@@ -134,7 +141,7 @@ def _send(
     slug = plan.compiled.slug
     to_send = plan.to_send(retry_unknown, limit)
     if not plan.started and to_send == 0:
-        segment = campaigns.describe_segment(plan.campaign.segment)
+        segment = describe_segment(plan.campaign.segment)
         raise CampaignError(
             f"{plan.campaign.path}: the segment ({segment}) selects no subscribed person: "
             "nothing to send"
@@ -146,9 +153,13 @@ def _send(
     elif not yes:
         _confirm(plan, to_send, retry_unknown, limit)
     try:
-        with _progress_bar("Sending") as progress:
+        with progress_bar("Sending") as bar:
             summary = pipeline.run_send(
-                app.db(), plan, retry_unknown=retry_unknown, limit=limit, progress=progress
+                app.db(),
+                plan,
+                retry_unknown=retry_unknown,
+                limit=limit,
+                progress=bar.report if bar else None,
             )
     except SendError as exc:
         if isinstance(exc.summary, SendSummary):
@@ -185,22 +196,23 @@ def _description(
         ("Campaign", f"{compiled.slug} ({compiled.kind})"),
         ("Subject", plan.campaign.subject.text),
         ("From", sender),
-        ("Segment", campaigns.describe_segment(plan.campaign.segment)),
+        ("Segment", describe_segment(plan.campaign.segment)),
         ("Recipients", _recipients_line(plan, to_send, retry_unknown, limit)),
     ]
     unknown = plan.ledger[DeliveryState.UNKNOWN] + plan.ledger[DeliveryState.IN_FLIGHT]
+    provider = plan.provider.limits.provider
     if retry_unknown and unknown:
         lines.append(
             (
                 "Unknown",
-                f"{unknown:,} are sent again, except those SendGrid's events confirm; "
-                "any others SendGrid had accepted get it twice",
+                f"{unknown:,} are sent again, except those {provider}'s events confirm; "
+                f"any others {provider} had accepted get it twice",
             )
         )
     settings = plan.settings
     if settings is not None:
         pace = f", at most {settings.rate:g} messages a second" if settings.rate else ""
-        lines.append(("SendGrid", f"{settings.host}{pace}"))
+        lines.append((provider, f"{plan.provider.endpoint}{pace}"))
     return lines
 
 
@@ -232,14 +244,14 @@ def _dry_run(
     limit: int | None,
     fmt: str,
 ) -> None:
-    with _progress_bar("Rendering") as progress:
+    with progress_bar("Rendering") as bar:
         result = pipeline.dry_run(
             app.db(),
             plan,
             outbox_path=outbox,
             retry_unknown=retry_unknown,
             limit=limit,
-            progress=progress,
+            progress=bar.report if bar else None,
         )
     where = f", written to {result.outbox}" if result.outbox else ""
     click.echo(
@@ -294,50 +306,6 @@ def _next_steps(summary: SendSummary, app: AppContext, slug: str) -> list[str]:
     if pending:
         notes.append(f"{pending:,} still pending: run `alerts send {slug}` again to continue.")
     return notes
-
-
-@contextmanager
-def _progress_bar(label: str) -> Iterator[Progress | None]:
-    """A bar with the rate and ETA on a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    bar = _RateBar(label)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-class _RateBar:
-    """Opens a click progress bar on the first report, when the total is known."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.bar: Any = None
-        self.started = time.monotonic()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if not total:
-                return
-            self.bar = click.progressbar(
-                length=total,
-                label=self.label,
-                show_pos=True,
-                show_percent=True,
-                item_show_func=lambda rate: rate,
-                file=sys.stderr,
-            )
-            self.bar.__enter__()
-            self.started = time.monotonic()
-        elapsed = time.monotonic() - self.started
-        rate = f"{done / elapsed:,.0f}/s" if elapsed > 0 and done else None
-        self.bar.update(done - self.bar.pos, current_item=rate)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
 
 
 COMMANDS = [send_command]

@@ -5,22 +5,21 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
+from alerts import clock
 from alerts.config import Config, ConfigError
 from alerts.db import write_transaction
+from alerts.delivery import providers
 from alerts.errors import InputFileError
-from alerts.tracking import recording as tracking
+from alerts.tracking import ingest as tracking_ingest
 
 from ._context import AppContext, pass_app
-from ._output import format_option, print_json
+from ._output import format_option, print_json, progress_bar
 
 DEFAULT_WORKERS = 1
 
@@ -32,9 +31,7 @@ def check_settings(config: Config) -> None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"base_url must be an http(s) URL, not {base_url!r}")
     config.require("secret")
-    public_key = config.get("sendgrid_webhook_public_key")
-    if public_key:
-        tracking.load_webhook_public_key(public_key)
+    providers.provider_for(config).check_webhooks()  # the server logs its warning itself
 
 
 def check_port(host: str, port: int) -> None:
@@ -99,6 +96,7 @@ def serve(app: AppContext, host: str, port: int, workers: int, access_log: bool)
     import uvicorn  # only here: the other commands need not load the server stack
 
     check_settings(app.config())
+    clock.today()  # a bad ALERTS_TODAY stops here, not in every letter page
     app.db()  # creates or migrates the database before any worker opens it
     app.close()
     check_port(host, port)
@@ -123,16 +121,6 @@ def events() -> None:
     """SendGrid events: load a saved webhook payload."""
 
 
-@contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A click progress bar on a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        yield bar.update
-
-
 @events.command("ingest")
 @click.argument("file", type=click.Path(path_type=Path))
 @format_option("text", "json")
@@ -147,10 +135,12 @@ def ingest(app: AppContext, file: Path, fmt: str) -> None:
         body = file.read_bytes()
     except OSError as exc:
         raise InputFileError(f"{file}: {exc.strerror or exc}") from None
-    payload = tracking.parse_events(body, str(file))
+    provider = providers.provider_for(app.config())
+    parsed = provider.parse_events(body, str(file))
     db = app.db()
-    with progress_bar(len(payload), "Ingesting") as progress, write_transaction(db):
-        summary = tracking.ingest_sendgrid_events(db, payload, progress)
+    with progress_bar("Ingesting", len(parsed.events)) as bar, write_transaction(db):
+        progress = bar.advance if bar else None
+        summary = tracking_ingest.ingest_events(db, provider.name, parsed, progress)
     if fmt == "json":
         print_json(summary.as_dict())
         return

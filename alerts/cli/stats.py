@@ -14,14 +14,13 @@ from typing import TextIO
 import click
 
 from alerts.reports.figures import (
+    OVERVIEW_HEADINGS,
     CampaignRow,
     CampaignStats,
-    Rate,
     all_campaigns,
     campaign_stats,
-    overview_html,
-    report_html,
 )
+from alerts.reports.report import overview_html, report_html
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_table, write_csv
@@ -40,18 +39,7 @@ OVERVIEW_COLUMNS = [
     "letters_sent",
     "unsubscribes",
 ]
-TABLE_COLUMNS = [
-    "slug",
-    "kind",
-    "sent on",
-    "sent",
-    "delivered",
-    "opened",
-    "clicked",
-    "rates of",
-    "letters",
-    "unsubscribed",
-]
+TABLE_COLUMNS = [heading.lower() for heading in OVERVIEW_HEADINGS]
 
 
 @click.command()
@@ -121,19 +109,7 @@ def _csv(rows: list[CampaignRow]) -> str:
 
 
 def _table_row(row: CampaignRow) -> dict[str, object]:
-    f = row.funnel
-    return {
-        "slug": row.campaign.slug,
-        "kind": row.campaign.kind,
-        "sent on": row.campaign.sent_on or "not sent",
-        "sent": f"{f.sent:,}",
-        "delivered": f"{f.delivered:,}",
-        "opened": f.rate(f.opens.unique).percent,
-        "clicked": f.rate(f.clicks.unique).percent,
-        "rates of": f.base_name,
-        "letters": f"{f.letters_sent:,}",
-        "unsubscribed": f"{f.unsubscribes:,}",
-    }
+    return {heading.lower(): cell for heading, cell in row.cells().items()}
 
 
 def _captured(draw: Callable[[TextIO], None]) -> str:
@@ -182,56 +158,29 @@ def _heading(text: str, out: TextIO) -> None:
 
 
 def _funnel_rows(report: CampaignStats) -> list[dict[str, object]]:
-    f = report.funnel
-
-    def row(figure: str, count: int, rate: Rate | None = None, note: str = "") -> dict:
-        return {"figure": figure, "count": f"{count:,}", "rate": str(rate or ""), "note": note}
-
     return [
-        row("recipients", f.recipients),
-        row("sent", f.sent, Rate(f.sent, f.recipients, "recipients")),
-        row("failed", f.failed, Rate(f.failed, f.recipients, "recipients")),
-        row("unknown", f.unknown, note="SendGrid may or may not have accepted them"),
-        row("still to send", f.in_progress),
-        row("skipped", f.skipped, note="left the list before their turn"),
-        row("delivered", f.delivered, Rate(f.delivered, f.sent, "sent")),
-        row("bounced", f.bounced, Rate(f.bounced, f.sent, "sent")),
-        row("opened", f.opens.unique, f.rate(f.opens.unique), "people, human opens"),
-        row(
-            "opened (raw)",
-            f.opens.raw_unique,
-            f.rate(f.opens.raw_unique),
-            "machine-made opens included",
-        ),
-        row("opens", f.opens.total, note=f"human events; {f.opens.machine:,} machine-made apart"),
-        row("clicked", f.clicks.unique, f.rate(f.clicks.unique), "people, human clicks"),
-        row(
-            "clicks", f.clicks.total, note=f"human events; {f.clicks.machine:,} machine-made apart"
-        ),
-        row("letter page", f.letter_visitors, f.rate(f.letter_visitors), "people who visited"),
-        row("wrote", f.letter_writers, f.rate(f.letter_writers), "people who sent a letter"),
-        row("letters sent", f.letters_sent, note="one per recipient and member"),
-        row("unsubscribed", f.unsubscribes, f.rate(f.unsubscribes)),
-        row("spam reports", f.spam_reports, f.rate(f.spam_reports)),
+        {
+            "figure": line.label,
+            "count": f"{line.count:,}",
+            "rate": line.rate or "",
+            "note": line.note,
+        }
+        for line in report.funnel_lines()
     ]
 
 
 def _state_rows(report: CampaignStats) -> list[dict[str, object]]:
-    f = report.funnel
-    rows = []
-    for s in report.states:
-        base = s.delivered if f.delivery_reported else s.sent
-        rows.append(
-            {
-                "state": s.state,
-                "recipients": f"{s.recipients:,}",
-                "sent": f"{s.sent:,}",
-                "opened": f"{s.opened:,} ({Rate(s.opened, base, f.base_name).percent})",
-                "clicked": f"{s.clicked:,} ({Rate(s.clicked, base, f.base_name).percent})",
-                "letters": f"{s.letter_writers:,}",
-            }
-        )
-    return rows
+    return [
+        {
+            "state": s.state,
+            "recipients": f"{s.recipients:,}",
+            "sent": f"{s.sent:,}",
+            "opened": f"{s.opened:,} ({report.state_rate(s, s.opened).percent})",
+            "clicked": f"{s.clicked:,} ({report.state_rate(s, s.clicked).percent})",
+            "letters": f"{s.letter_writers:,}",
+        }
+        for s in report.states
+    ]
 
 
 def _print_timeline(report: CampaignStats, out: TextIO) -> None:
@@ -239,7 +188,7 @@ def _print_timeline(report: CampaignStats, out: TextIO) -> None:
     rows = [
         {"start": timeline.label(b), "opens": b.opens, "clicks": b.clicks, "letters": b.letters}
         for b in timeline.buckets
-        if b.opens or b.clicks or b.letters
+        if b.active
     ]
     if rows:
         _heading(f"Activity per {timeline.unit} (UTC, human events)", out)

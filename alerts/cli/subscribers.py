@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from itertools import islice
 from pathlib import Path
@@ -14,12 +13,14 @@ from typing import Any
 
 import click
 
-from alerts.models import Status, Subscriber, SubscriberFilter, Targets, seat_name
+from alerts.models import ImportSummary, Status, Subscriber, SubscriberFilter, Targets, seat_name
 from alerts.subscribers import importing as importer
+from alerts.subscribers import lifecycle, listing
+from alerts.subscribers.csvfiles import check_output_path
 from alerts.targets import lookup as targets
 
 from ._context import AppContext, pass_app
-from ._output import format_option, print_json, print_table
+from ._output import format_option, print_json, print_table, progress_bar
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
 SHOWN_WARNINGS = 10
@@ -64,9 +65,9 @@ def import_command(
     """
     exports = importer.plan_import(files, maps)  # every file checked before the db is opened
     if rejects is not None:
-        importer.check_output_path(rejects, files)
+        check_output_path(rejects, files)
     total = sum(export.facts.size for export in exports)
-    with _progress_bar(total) as progress:
+    with progress_bar("Importing", total, at_least=PROGRESS_MIN_BYTES, show_counts=False) as bar:
         report = importer.run_import(
             app.db(),
             exports,
@@ -74,7 +75,7 @@ def import_command(
             tags=tags,
             rejects_path=rejects,
             dry_run=dry_run,
-            progress=progress,
+            progress=bar.advance if bar else None,
         )
     if fmt == "json":
         print_json(report.summary.as_dict())
@@ -85,16 +86,7 @@ def import_command(
     _print_warnings(report)
 
 
-@contextmanager
-def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
-    if total < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-        yield bar.update
-
-
-def _counts(summary: importer.ImportSummary) -> str:
+def _counts(summary: ImportSummary) -> str:
     return ", ".join(f"{value} {name}" for name, value in summary.as_dict().items())
 
 
@@ -140,16 +132,18 @@ def filter_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _filter(status: str | None, tag: str | None, state: str | None) -> SubscriberFilter:
-    return importer.subscriber_filter(status=status, tag=tag, state=state)
+    return listing.subscriber_filter(status=status, tag=tag, state=state)
 
 
 @subscribers.command()
 @filter_options
 @format_option("table", "json")
 @pass_app
-def count(app: AppContext, status: str | None, tag: str | None, state: str | None, fmt: str):
+def count(
+    app: AppContext, status: str | None, tag: str | None, state: str | None, fmt: str
+) -> None:
     """How many people are on the list, by status."""
-    counts = importer.count_subscribers(app.db(), _filter(status, tag, state))
+    counts = listing.count_subscribers(app.db(), _filter(status, tag, state))
     if fmt == "json":
         print_json(counts)
         return
@@ -174,9 +168,9 @@ def list_command(
 ) -> None:
     """List subscribers by id (forgotten people, who have no data left, are not shown)."""
     where = _filter(status, tag, state)
-    people = importer.list_subscribers(app.db(), where, limit)
+    people = listing.list_subscribers(app.db(), where, limit)
     if fmt == "csv":
-        importer.write_subscribers(app.db(), sys.stdout, where, limit)
+        listing.write_subscribers(app.db(), sys.stdout, where, limit)
     elif fmt == "json":
         _stream_json(asdict(person) for person in people)
     else:
@@ -193,7 +187,7 @@ def _list_value(person: Subscriber, column: str) -> Any:
 @pass_app
 def show(app: AppContext, email: str, fmt: str) -> None:
     """Everything stored about one subscriber, and their members of Congress."""
-    person = importer.get_subscriber(app.db(), email)
+    person = listing.get_subscriber(app.db(), email)
     assert person.id is not None
     district = _district_view(targets.targets_for(app.db(), person.id))
     if fmt == "json":
@@ -227,12 +221,12 @@ def _district_view(found: Targets) -> dict[str, Any]:
 @pass_app
 def unsubscribe(app: AppContext, email: str) -> None:
     """Stop mailing someone. They stay on the list as unsubscribed."""
-    person, changed = importer.unsubscribe(app.db(), email)
-    shown = _printable(person.email)
-    if changed:
+    result = lifecycle.unsubscribe(app.db(), email)
+    shown = _printable(result.person.email)
+    if result.changed:
         click.echo(f"Unsubscribed {shown}.")
     else:
-        click.echo(f"{shown} is already {person.status}; nothing changed.")
+        click.echo(f"{shown} is already {result.person.status}; nothing changed.")
 
 
 @subscribers.command()
@@ -240,7 +234,7 @@ def unsubscribe(app: AppContext, email: str) -> None:
 @pass_app
 def forget(app: AppContext, email: str) -> None:
     """Erase someone's personal data for good; no later import can add them back."""
-    result = importer.forget(app.db(), email)
+    result = lifecycle.forget(app.db(), email)
     if result.erased:
         click.echo("Forgotten: their data is erased; only a one-way hash of the address is kept.")
     else:
@@ -260,9 +254,9 @@ def export(
     """Write subscribers to a CSV file that is safe to open in a spreadsheet ("-": stdout)."""
     where = _filter(status, tag, state)
     if str(path) == "-":
-        importer.write_subscribers(app.db(), sys.stdout, where)
+        listing.write_subscribers(app.db(), sys.stdout, where)
         return
-    written = importer.export_subscribers(app.db(), path, where)
+    written = listing.export_subscribers(app.db(), path, where)
     click.echo(f"Exported {written} subscriber{'s' if written != 1 else ''} to {path}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +10,43 @@ import click
 
 from alerts.models import Chamber, RosterDiff, SeatChange, seat_name
 from alerts.targets import lookup as targets
+from alerts.targets import roster
+from alerts.targets.congresses import ordinal
+from alerts.targets.freshness import UPDATE_COMMAND
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, print_table
 
 FILE = click.Path(dir_okay=False, path_type=Path)
+_STATE_LIST = re.compile(r"[A-Za-z]{2}(,[A-Za-z]{2})*")
+DROPPED_REASONS = {
+    "not_a_district": "in no district (ZZ)",
+    "water_only": "water only",
+    "outside_any_zip": "in no ZIP",
+}
+
+
+def _states(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    given = value.replace(" ", "")
+    if not _STATE_LIST.fullmatch(given):
+        raise click.BadParameter("a comma-separated list of USPS codes, like TX,CA")
+    return sorted({state.upper() for state in given.split(",")})
+
+
+congress_option = click.option(
+    "--congress",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The Congress of the ZIP map's districts (119 for 2025-2027); required for a file"
+    " that does not say, such as zccd.csv.",
+)
+redrawn_option = click.option(
+    "--redrawn",
+    type=FILE,
+    help="The redrawn-states file to use instead of the one shipped with alerts.",
+)
 
 
 @click.group(name="targets")
@@ -22,42 +55,81 @@ def targets_group() -> None:
 
 
 @targets_group.command()
-@click.option("--legislators", type=FILE, required=True, help="legislators-current.yaml or .csv")
+@click.option("--legislators", type=FILE, help="legislators-current.yaml or .csv")
 @click.option("--social", type=FILE, help="legislators-social-media.yaml (Twitter handles).")
-@click.option("--zip-districts", type=FILE, required=True, help="zccd.csv (ZIP -> district).")
+@click.option(
+    "--zip-districts",
+    type=FILE,
+    help="The ZIP -> district map: a Census relationship file"
+    " (tab20_cd11920_zcta520_natl.txt) or zccd.csv.",
+)
+@congress_option
+@click.option(
+    "--states",
+    callback=_states,
+    metavar="XX,YY",
+    help="Replace the map of these states only (default: every state in the file).",
+)
+@redrawn_option
 @format_option("text", "json")
 @pass_app
 def load(
-    app: AppContext, legislators: Path, social: Path | None, zip_districts: Path, fmt: str
+    app: AppContext,
+    legislators: Path | None,
+    social: Path | None,
+    zip_districts: Path | None,
+    congress: int | None,
+    states: list[str] | None,
+    redrawn: Path | None,
+    fmt: str,
 ) -> None:
-    """Load the roster and ZIP map, replacing the previous ones in one transaction.
+    """Load the roster, a ZIP map, or both, in one transaction with the subscribers' districts.
 
-    Prints who left, arrived or changed seat against the previous roster, the
+    The roster replaces the previous one; the map replaces that of each state it
+    covers (or of --states only). Prints who left, arrived or changed seat, per
+    state how many ZIPs changed districts and how many subscribers moved, the
     vacant House seats, and the subscribers' districts as re-resolved.
     """
-    diff = targets.load_roster(app.db(), legislators, zip_districts, social)
+    if states is not None and zip_districts is None:
+        raise click.UsageError("--states needs --zip-districts")
+    diff = roster.load_roster(
+        app.db(),
+        legislators,
+        zip_districts,
+        social,
+        congress=congress,
+        states=states,
+        redrawn=redrawn,
+    )
     _print_diff(diff, fmt)
 
 
 @targets_group.command()
 @click.option(
     "--legislators-url",
-    default=targets.DEFAULT_LEGISLATORS_URL,
+    default=roster.DEFAULT_LEGISLATORS_URL,
     show_default=True,
     help="Where to fetch legislators-current.yaml (or .csv).",
 )
 @click.option(
     "--social-url",
-    default=targets.DEFAULT_SOCIAL_URL,
+    default=roster.DEFAULT_SOCIAL_URL,
     show_default=True,
     help="Where to fetch legislators-social-media.yaml.",
 )
 @click.option("--no-social", is_flag=True, help="Do not fetch Twitter handles.")
 @click.option(
     "--zip-districts-url",
-    default=targets.DEFAULT_ZIP_DISTRICTS_URL,
+    default=roster.DEFAULT_ZIP_DISTRICTS_URL,
     show_default=True,
-    help="Where to fetch zccd.csv.",
+    help="Where to fetch the ZIP map: a Census relationship file, or zccd.csv (with --congress).",
+)
+@congress_option
+@redrawn_option
+@click.option(
+    "--redrawn-url",
+    metavar="URL",
+    help="Where to fetch the redrawn-states file (default: the one shipped with alerts).",
 )
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
               help="Seconds to wait for each server.")  # fmt: skip
@@ -69,6 +141,9 @@ def update(
     social_url: str,
     no_social: bool,
     zip_districts_url: str,
+    congress: int | None,
+    redrawn: Path | None,
+    redrawn_url: str | None,
     timeout: float,
     fmt: str,
 ) -> None:
@@ -76,12 +151,16 @@ def update(
 
     Files are downloaded to a temporary folder and checked before anything is
     written: a failed download or a bad file leaves the current roster as it is.
+    A state whose map is for a later Congress than the downloaded one keeps it.
     """
-    diff = targets.update_roster(
+    diff = roster.update_roster(
         app.db(),
         legislators_url,
         zip_districts_url,
         None if no_social else social_url,
+        congress=congress,
+        redrawn=redrawn,
+        redrawn_url=redrawn_url,
         timeout=timeout,
         progress=lambda url: click.echo(f"Downloading {url}", err=True),
     )
@@ -108,8 +187,13 @@ def lookup(app: AppContext, zip_code: str, state: str | None, fmt: str) -> None:
 @format_option("text", "json")
 @pass_app
 def status(app: AppContext, fmt: str) -> None:
-    """The loaded roster version, its counts, and subscribers by district confidence."""
-    facts = targets.roster_status(app.db())
+    """The loaded roster version, its counts, and subscribers by district confidence.
+
+    Also the Congress the roster and each state's ZIP map are for, and a warning
+    for whatever is out of date (a term or a Congress that ended, a map that is
+    not current in a state that redrew its districts).
+    """
+    facts = roster.roster_status(app.db())
     if fmt == "json":
         print_json(facts)
         return
@@ -118,18 +202,40 @@ def status(app: AppContext, fmt: str) -> None:
         click.echo("No roster loaded: run `alerts targets load` or `alerts targets update`.")
     else:
         click.echo(f"Roster version {version['id']}, loaded {version['loaded_at']}")
-        for kind in ("legislators", "social", "zip"):
+        for kind in ("legislators", "social", "zip", "redrawn"):
             name, digest = version[f"{kind}_file"], version[f"{kind}_sha256"]
             if name:
                 click.echo(f"  {name}  sha256 {digest}")
         members = ", ".join(f"{n} {title}" for title, n in facts["members"].items())
         click.echo(f"Members: {members}")
+        click.echo(f"Roster: {_congress_name(facts['roster_congress'])}")
+        click.echo(f"ZIP maps: {_maps_line(facts['maps'])}")
         click.echo(f"ZIP codes: {facts['zip_codes']}")
         click.echo(f"Vacant House seats: {', '.join(facts['vacant_seats']) or 'none'}")
     counts = ", ".join(f"{n} {name}" for name, n in facts["subscribers"].items())
     click.echo(f"Subscribers' districts: {counts}")
     if facts["flags"]:
         click.echo("Flags: " + ", ".join(f"{n} {flag}" for flag, n in facts["flags"].items()))
+    for reason in facts["stale"]:
+        click.echo(f"Warning: {reason}.")
+    if facts["stale"]:
+        click.echo(f"Run `{UPDATE_COMMAND}` (docs/representatives.md: the changeover checklist).")
+
+
+def _congress_name(number: int | None) -> str:
+    return "Congress not recorded" if number is None else f"the {ordinal(number)} Congress"
+
+
+def _maps_line(maps: dict[str, int | None]) -> str:
+    """ZIP maps by Congress: "119th Congress: 50 states; 120th: TX, UT"."""
+    by_congress: dict[int | None, list[str]] = {}
+    for state, congress in maps.items():
+        by_congress.setdefault(congress, []).append(state)
+    parts = []
+    for congress, states in sorted(by_congress.items(), key=lambda item: item[0] or 0):
+        listed = ", ".join(states) if len(states) <= 5 else f"{len(states)} states"
+        parts.append(f"{_congress_name(congress)}: {listed}")
+    return "; ".join(parts) or "none"
 
 
 def _print_targets(found: list[dict[str, Any]]) -> None:
@@ -140,7 +246,8 @@ def _print_targets(found: list[dict[str, Any]]) -> None:
             seat = seat_name(target["state"], target["district"])
         marks = [
             "candidate" if target.get("ambiguous") else "",
-            "vacant" if target.get("vacant") else "",
+            f"{target['share']:.0%} of the ZIP" if target.get("share") is not None else "",
+            "term ended" if target.get("term_ended") else "vacant" if target.get("vacant") else "",
         ]
         rows.append(
             {
@@ -162,7 +269,9 @@ def _print_diff(diff: RosterDiff, fmt: str) -> None:
         f"Loaded roster version {diff.version}: {diff.members} members,"
         f" {diff.zip_rows} ZIP -> district rows."
     )
-    if diff.first_load:
+    if not diff.roster_replaced:
+        click.echo("The roster is unchanged: this load replaced ZIP maps only.")
+    elif diff.first_load:
         click.echo("First roster: no previous one to compare with.")
     elif diff.unchanged:
         click.echo("No member left, arrived or changed seat since the previous roster.")
@@ -170,9 +279,29 @@ def _print_diff(diff: RosterDiff, fmt: str) -> None:
         _print_members("Left", [f"{m.full_name} ({m.seat})" for m in diff.left])
         _print_members("Arrived", [f"{m.full_name} ({m.seat})" for m in diff.arrived])
         _print_members("Changed seat", [_seat_change(c) for c in diff.changed_seat])
+    click.echo(f"Roster: {_congress_name(diff.congress)}")
+    _print_maps(diff)
     click.echo(f"Vacant House seats: {', '.join(diff.vacant_seats) or 'none'}")
     counts = ", ".join(f"{n} {name}" for name, n in diff.confidence.items())
     click.echo(f"Subscribers' districts: {counts}")
+
+
+def _print_maps(diff: RosterDiff) -> None:
+    if diff.maps:
+        click.echo(f"ZIP maps replaced ({_congress_name(diff.maps[0].congress)}):")
+    for change in diff.maps:
+        zips, moved = change.zips_changed, change.subscribers_moved
+        click.echo(
+            f"  {change.state}: {zips:,} ZIP{'' if zips == 1 else 's'} changed districts,"
+            f" {moved:,} subscriber{'' if moved == 1 else 's'} moved"
+        )
+    for state, congress in diff.maps_kept.items():
+        click.echo(
+            f"Kept {state}'s map for the {ordinal(congress)} Congress, newer than the file's."
+        )
+    if diff.dropped:
+        parts = [f"{n:,} {DROPPED_REASONS.get(why, why)}" for why, n in diff.dropped.items()]
+        click.echo(f"Rows left out of the map: {', '.join(parts)}.")
 
 
 def _print_members(label: str, lines: list[str]) -> None:

@@ -2,7 +2,8 @@
 
 `open_db` opens (or creates) an SQLite file in WAL mode and applies every
 migration it has not seen yet (`migrations.py`), so an old subscribers.db
-upgrades itself. Each other module holds the queries of one table family.
+upgrades itself. `connection.py` holds what every query shares (transactions,
+busy errors, timestamps); each other module holds the queries of one table family.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 
 from alerts.db.connection import (
     Database,
-    DatabaseBusyError,
+    is_busy,
     meta_get,
     meta_set,
+    primary_error_code,
     savepoint,
     set_durable,
     utc_now,
@@ -25,7 +27,7 @@ from alerts.errors import InputFileError
 
 __all__ = [
     "Database",
-    "DatabaseBusyError",
+    "is_busy",
     "meta_get",
     "meta_set",
     "open_db",
@@ -34,6 +36,18 @@ __all__ = [
     "utc_now",
     "write_transaction",
 ]
+
+# What SQLite answers for a file that is not a database, is damaged, or may not be
+# opened or written: the user's file is at fault, not the code.
+_UNUSABLE_FILE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_NOTADB,
+        sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_READONLY,
+        sqlite3.SQLITE_PERM,
+    }
+)
 
 
 def open_db(path: Path | str, *, migrate: bool = True) -> Database:
@@ -52,5 +66,7 @@ def open_db(path: Path | str, *, migrate: bool = True) -> Database:
         if migrate:
             apply_migrations(db)
     except sqlite3.DatabaseError as exc:
+        if primary_error_code(exc) not in _UNUSABLE_FILE_CODES:
+            raise
         raise InputFileError(f"{path}: not a usable SQLite database ({exc})") from None
     return db

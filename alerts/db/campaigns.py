@@ -1,13 +1,13 @@
-"""campaigns"""
+"""The campaigns table family: `campaigns` (one row per campaign file ever prepared)
+and `links` (each campaign's tracked links, whose ids the click tokens carry).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from alerts.db.connection import Database, utc_now, write_transaction
-from alerts.models import (
-    CampaignRecord,
-)
+from alerts.models import CampaignRecord
 
 CAMPAIGN_COLUMNS = (
     "id, slug, kind, subject, source_sha256, created_at, send_started_at, send_finished_at"

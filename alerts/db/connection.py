@@ -1,10 +1,13 @@
-"""connection"""
+"""The connection: the Database type, busy errors, timestamps, transactions and `meta`.
+
+`meta` is the key-value table of facts about the database itself, such as the
+secret key that hashes the addresses of forgotten subscribers.
+"""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -12,10 +15,27 @@ import sqlite_utils
 
 Database = sqlite_utils.Database
 
+# The primary result codes of "another connection holds the lock": waiting and trying
+# again would succeed.
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
-# Raised by SQLite when the file is locked, read-only or otherwise unusable mid-command;
-# entry points report it in one line.
-DatabaseBusyError = sqlite3.OperationalError
+
+def primary_error_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code for an error it raised (SQLITE_BUSY...), else None.
+
+    Extended codes such as SQLITE_BUSY_SNAPSHOT keep the primary one in their low byte.
+    """
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True if `exc` says the database is locked by another connection, and nothing else.
+
+    Entry points report these in one line; every other SQLite error (no such table,
+    a failed constraint) is a bug and keeps its traceback.
+    """
+    return primary_error_code(exc) in _BUSY_CODES
 
 
 def utc_now() -> str:
@@ -44,29 +64,6 @@ def write_transaction(db: Database) -> Iterator[Database]:
         conn.commit()
 
 
-def meta_get(db: Database, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return row[0] if row else None
-
-
-def meta_set(db: Database, key: str, value: str) -> None:
-    db.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [key, value],
-    )
-
-
-def set_durable(db: Database) -> None:
-    """Make every COMMIT on this connection reach the disk (fsync) before it returns.
-
-    In WAL mode the default (NORMAL) survives a process crash but may lose the
-    last commits on power loss; the tracking server acknowledges an event only
-    once it is committed, so its writer connection asks for FULL.
-    """
-    db.execute("PRAGMA synchronous=FULL")
-
-
 @contextmanager
 def savepoint(db: Database, name: str = "job") -> Iterator[None]:
     """A nested transaction: on error only the work done inside it is undone."""
@@ -80,10 +77,31 @@ def savepoint(db: Database, name: str = "job") -> Iterator[None]:
     db.execute(f"RELEASE {name}")
 
 
-# Ledger updates name their rows as one JSON array parameter: a single statement per
-# batch instead of one per recipient.
-_IN_IDS = "IN (SELECT value FROM json_each(?))"
+def set_durable(db: Database) -> None:
+    """Make every COMMIT on this connection reach the disk (fsync) before it returns.
+
+    In WAL mode the default (NORMAL) survives a process crash but may lose the
+    last commits on power loss; the tracking server acknowledges an event only
+    once it is committed, so its writer connection asks for FULL.
+    """
+    db.execute("PRAGMA synchronous=FULL")
 
 
-def _json_ids(ids: Iterable[int]) -> str:
-    return json.dumps([int(i) for i in ids])
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT of one row just gave it."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
+def meta_get(db: Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def meta_set(db: Database, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

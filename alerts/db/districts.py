@@ -1,37 +1,209 @@
-"""districts"""
+"""The districts table family: `zip_districts` (the ZIP -> House district map, with each
+row's share of the ZIP's land), `zip_maps` (the Congress and file of each state's map),
+`redrawn_states`, and the district columns of `subscribers` resolved from them
+(cd_state, cd_district, cd_confidence, cd_flags, and cd_choice, the district a
+subscriber picked).
+
+The resolution rules are SQL (FACTS_SQL), so a million subscribers are resolved
+in a few statements; `resolve_zip` answers one ZIP by the very same query.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from alerts.db.connection import _IN_IDS, Database, _json_ids, write_transaction
-from alerts.errors import (
-    LookupFailed,
-    NotFoundError,
-)
+from alerts.db.connection import Database, utc_now, write_transaction
+from alerts.db.id_lists import IN_ID_LIST, id_list
+from alerts.db.segments import segment_where
+from alerts.errors import NotFoundError
+from alerts.models import Confidence, HouseSeat, Segment, ZipDistrict
 
 
-def zip_districts_for(db: Database, zip_code: str) -> list[tuple[str, int]]:
-    """(state, district) pairs the ZIP map gives for a ZIP, in order."""
+@dataclass(frozen=True)
+class ZipResolution:
+    """What the resolution rules give for a ZIP and state: the cd_* values they store."""
+
+    state: str | None  # the state whose members apply
+    district: int | None  # the House district, when known
+    confidence: Confidence
+    flags: tuple[str, ...]  # DistrictFlag values, in a fixed order
+
+
+@dataclass(frozen=True)
+class SubscriberDistrict:
+    """A subscriber's address fields and the district stored for them."""
+
+    subscriber_id: int
+    zip: str | None
+    state: str | None  # as given
+    resolved: ZipResolution
+    choice: int | None  # the district picked among an ambiguous ZIP's candidates
+
+
+_DISTRICT_COLUMNS = "id, zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice"
+
+
+def _flags(text: str | None) -> tuple[str, ...]:
+    return tuple(flag for flag in (text or "").split(",") if flag)
+
+
+def _subscriber_district(
+    subscriber_id: int,
+    zip_code: str | None,
+    state: str | None,
+    cd_state: str | None,
+    cd_district: int | None,
+    confidence: str,
+    flags: str | None,
+    choice: int | None,
+) -> SubscriberDistrict:
+    resolved = ZipResolution(cd_state, cd_district, Confidence(confidence), _flags(flags))
+    return SubscriberDistrict(subscriber_id, zip_code, state, resolved, choice)
+
+
+def replace_zip_districts(
+    db: Database, rows: Iterable[ZipDistrict], states: Sequence[str]
+) -> dict[str, int]:
+    """Replace the map of these states with these rows (in the caller's transaction).
+
+    Returns, per state, how many ZIPs' districts differ from before: ZIPs added,
+    gone, or given other districts (a changed share alone does not count).
+    """
+    db.execute("DROP TABLE IF EXISTS temp._new_zip_districts")
+    db.execute(
+        "CREATE TEMP TABLE _new_zip_districts (zip TEXT NOT NULL, state TEXT NOT NULL,"
+        " district INTEGER NOT NULL, share REAL, PRIMARY KEY (zip, state, district)) WITHOUT ROWID"
+    )
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO temp._new_zip_districts (zip, state, district, share)"
+        " VALUES (?, ?, ?, ?)",
+        ((row.zip, row.state, row.district, row.share) for row in rows),
+    )
+    db.execute("DROP TABLE IF EXISTS temp._map_states")
+    db.execute("CREATE TEMP TABLE _map_states (state TEXT PRIMARY KEY)")
+    db.conn.executemany("INSERT INTO temp._map_states (state) VALUES (?)", ((s,) for s in states))
+    changed = dict(db.execute(_CHANGED_ZIPS).fetchall())
+    db.execute("DELETE FROM zip_districts WHERE state IN (SELECT state FROM temp._map_states)")
+    db.execute(
+        "INSERT INTO zip_districts (zip, state, district, share)"
+        " SELECT zip, state, district, share FROM temp._new_zip_districts"
+        " WHERE state IN (SELECT state FROM temp._map_states)"
+    )
+    db.execute("DROP TABLE temp._new_zip_districts")
+    db.execute("DROP TABLE temp._map_states")
+    return {state: changed.get(state, 0) for state in states}
+
+
+# The (ZIP, state) pairs whose set of districts differs between the map and the new rows.
+_CHANGED_ZIPS = """
+WITH old AS (SELECT zip, state, district FROM zip_districts
+             WHERE state IN (SELECT state FROM temp._map_states)),
+new AS (SELECT zip, state, district FROM temp._new_zip_districts
+        WHERE state IN (SELECT state FROM temp._map_states)),
+differ AS (SELECT * FROM (SELECT * FROM old EXCEPT SELECT * FROM new)
+           UNION ALL SELECT * FROM (SELECT * FROM new EXCEPT SELECT * FROM old))
+SELECT state, count(DISTINCT zip) FROM differ GROUP BY state
+"""
+
+
+@dataclass(frozen=True)
+class ZipMapRecord:
+    """Where one state's ZIP map came from and which Congress its districts are for."""
+
+    state: str
+    congress: int | None  # None: loaded before maps recorded their Congress
+    source_file: str
+    loaded_at: str
+
+
+def record_zip_maps(
+    db: Database,
+    states: Sequence[str],
+    *,
+    congress: int,
+    source: tuple[str, str],
+    roster_version: int,
+) -> None:
+    """Record the file (name, sha256) and Congress of these states' new maps."""
+    name, sha256 = source
+    db.conn.executemany(
+        "INSERT INTO zip_maps (state, congress, source_file, source_sha256, loaded_at,"
+        " roster_version) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (state) DO UPDATE SET"
+        " congress = excluded.congress, source_file = excluded.source_file,"
+        " source_sha256 = excluded.source_sha256, loaded_at = excluded.loaded_at,"
+        " roster_version = excluded.roster_version",
+        ((state, congress, name, sha256, utc_now(), roster_version) for state in states),
+    )
+
+
+def zip_maps(db: Database) -> list[ZipMapRecord]:
+    """Every state's map record, by state."""
+    rows = db.execute(
+        "SELECT state, congress, source_file, loaded_at FROM zip_maps ORDER BY state"
+    ).fetchall()
+    return [ZipMapRecord(*row) for row in rows]
+
+
+def replace_redrawn_states(db: Database, pairs: Iterable[tuple[int, str]]) -> None:
+    """Replace the list of (Congress, state) whose districts are new in that Congress."""
+    db.execute("DELETE FROM redrawn_states")
+    db.conn.executemany("INSERT INTO redrawn_states (congress, state) VALUES (?, ?)", pairs)
+
+
+@dataclass(frozen=True)
+class OutdatedMap:
+    """A state whose map is for another Congress than the roster, across a redrawing."""
+
+    state: str
+    map_congress: int
+    roster_congress: int
+    redrawn_for: int  # the latest Congress in between for which the state drew new districts
+
+
+# The states whose ZIP map and roster are for different Congresses with a redrawing of the
+# state's districts in between (for the later of the two, or one before it).
+OUTDATED_MAPS_SQL = """
+SELECT zm.state, zm.congress AS map_congress, rv.congress AS roster_congress,
+    max(r.congress) AS redrawn_for
+FROM zip_maps AS zm
+JOIN (SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1) AS rv
+JOIN redrawn_states AS r ON r.state = zm.state
+    AND r.congress > min(zm.congress, rv.congress) AND r.congress <= max(zm.congress, rv.congress)
+GROUP BY zm.state
+"""
+
+
+def outdated_maps(db: Database) -> list[OutdatedMap]:
+    rows = db.execute(OUTDATED_MAPS_SQL + " ORDER BY zm.state").fetchall()
+    return [OutdatedMap(*row) for row in rows]
+
+
+def zip_districts_for(db: Database, zip_code: str) -> list[HouseSeat]:
+    """The House seats the ZIP map gives for a ZIP, by state and district."""
     rows = db.execute(
         "SELECT state, district FROM zip_districts WHERE zip = ? ORDER BY state, district",
         [zip_code],
     ).fetchall()
-    return [(state, district) for state, district in rows]
+    return [HouseSeat(state, district) for state, district in rows]
 
 
-def subscriber_district(db: Database, subscriber_id: int) -> tuple[Any, ...]:
-    """(zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice) of a subscriber."""
+def subscriber_district(db: Database, subscriber_id: int) -> SubscriberDistrict:
     row = db.execute(
-        "SELECT zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice"
-        " FROM subscribers WHERE id = ?",
-        [subscriber_id],
+        f"SELECT {_DISTRICT_COLUMNS} FROM subscribers WHERE id = ?", [subscriber_id]
     ).fetchone()
     if row is None:
         raise NotFoundError(f"no subscriber with id {subscriber_id}")
-    return tuple(row)
+    return _subscriber_district(*row)
+
+
+def subscriber_districts(db: Database, ids: Sequence[int]) -> list[SubscriberDistrict]:
+    """subscriber_district of each of these ids that exists."""
+    rows = db.execute(
+        f"SELECT {_DISTRICT_COLUMNS} FROM subscribers WHERE id {IN_ID_LIST}", [id_list(ids)]
+    ).fetchall()
+    return [_subscriber_district(*row) for row in rows]
 
 
 _DIGIT = "[0-9]"
@@ -109,6 +281,7 @@ known_states AS MATERIALIZED (
         OR EXISTS (SELECT 1 FROM zip_districts zd INDEXED BY zip_districts_seat
                    WHERE zd.state = s.state)
 ),
+outdated AS MATERIALIZED (SELECT state FROM ({OUTDATED_MAPS_SQL})),
 places AS MATERIALIZED (
     SELECT zd.zip AS z, zd.state, count(*) AS here, min(zd.district) AS first_here
     FROM zip_districts AS zd WHERE zd.zip IN (SELECT z FROM zips)
@@ -124,19 +297,20 @@ home AS (
 ),
 seat AS (
     SELECT home.*, coalesce(places.here, 0) AS here, places.first_here,
-        coalesce(st.at_large, 0) AS at_large
+        coalesce(st.at_large, 0) AS at_large, od.state IS NOT NULL AS map_outdated
     FROM home
     LEFT JOIN places ON places.z = home.z AND places.state = home.home_state
     LEFT JOIN known_states AS st ON st.state = home.home_state
+    LEFT JOIN outdated AS od ON od.state = home.home_state
 ),
 decided AS (
     SELECT seat.*,
-        CASE WHEN at_large THEN 0 WHEN here = 1 THEN first_here
+        CASE WHEN map_outdated THEN NULL WHEN at_large THEN 0 WHEN here = 1 THEN first_here
              WHEN here > 1 AND EXISTS (SELECT 1 FROM zip_districts zd WHERE zd.zip = z
                  AND zd.state = home_state AND zd.district = choice) THEN choice
         END AS district,
-        CASE WHEN at_large OR here = 1 THEN 'exact' WHEN here > 1 THEN 'ambiguous'
-             ELSE 'unknown' END AS confidence
+        CASE WHEN map_outdated THEN 'unknown' WHEN at_large OR here = 1 THEN 'exact'
+             WHEN here > 1 THEN 'ambiguous' ELSE 'unknown' END AS confidence
     FROM seat
 )
 SELECT z, no_zip, given, choice, home_state, district, confidence, nullif(rtrim(
@@ -148,7 +322,8 @@ SELECT z, no_zip, given, choice, home_state, district, confidence, nullif(rtrim(
     || {_flag_sql("own_state IS NOT NULL AND zip_states > 0 AND here = 0", "state_mismatch")}
     || {_flag_sql("own_state IS NULL AND zip_states > 1", "zip_multi_state")}
     || {_flag_sql("here > 1 AND district IS NOT NULL", "chosen")}
-    || {_flag_sql(_SEAT_IS_EMPTY, "vacant")}, ','), '') AS flags
+    || {_flag_sql(_SEAT_IS_EMPTY, "vacant")}
+    || {_flag_sql("map_outdated", "map_outdated")}, ','), '') AS flags
 FROM decided
 """
 
@@ -175,12 +350,34 @@ CREATE TEMP TABLE _district_map (
 """
 
 
+# The same, with each raw key's stored answer and head count, to count who moves.
+_RAW_KEYS_WITH_ANSWERS = """
+CREATE TEMP TABLE _district_raw AS
+SELECT coalesce(zip, '') AS zip, coalesce(state, '') AS state,
+    coalesce(cd_choice, -1) AS cd_choice, cd_state AS old_state, cd_district AS old_district,
+    count(*) AS people
+FROM {source}
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
 _RAW_FACTS = f"""
-INSERT INTO temp._district_map
+INSERT OR IGNORE INTO temp._district_map
 SELECT r.zip, r.state, r.cd_choice, f.home_state, f.district, f.confidence, f.flags
 FROM (SELECT zip, state, cd_choice, {_key_columns_sql()} FROM temp._district_raw) AS r
 JOIN temp._district_facts AS f
     ON f.z = r.z AND f.no_zip = r.no_zip AND f.given = r.given AND f.choice = r.choice
+"""
+
+
+# Subscribers whose House district the new answers change, by state (the new one, else the old).
+_MOVES = """
+SELECT coalesce(m.home_state, r.old_state), sum(r.people)
+FROM temp._district_raw AS r
+JOIN temp._district_map AS m
+    ON m.zip = r.zip AND m.state = r.state AND m.cd_choice = r.cd_choice
+WHERE m.home_state IS NOT r.old_state OR m.district IS NOT r.old_district
+GROUP BY 1
 """
 
 
@@ -219,23 +416,37 @@ def resolve_districts(db: Database, ids_table: str | None = None) -> int:
         before = db.conn.total_changes
         db.execute(_RESOLVE_UPDATE.replace("{and_where}", and_where))
         changed = db.conn.total_changes - before
-        _drop_resolve_tables(db)
+        drop_resolve_tables(db)
     return changed
 
 
-def _build_district_map(db: Database, source: str) -> None:
+def resolve_districts_counting_moves(db: Database) -> dict[str, int]:
+    """resolve_districts for everyone; returns how many changed House district, by state.
+
+    A subscriber moves when their state or district changes (to or from unknown too).
+    """
+    with write_transaction(db):
+        _build_district_map(db, "subscribers", _RAW_KEYS_WITH_ANSWERS)
+        moves = {state: int(people) for state, people in db.execute(_MOVES).fetchall()}
+        db.execute(_RESOLVE_UPDATE.replace("{and_where}", ""))
+        drop_resolve_tables(db)
+    return moves
+
+
+def _build_district_map(db: Database, source: str, raw_keys: str = _RAW_KEYS) -> None:
     """temp._district_map: the answer for each distinct raw (zip, state, cd_choice) of `source`.
 
-    `source` is SQL for a table (and WHERE clause) with columns zip, state and cd_choice.
+    `source` is SQL for a table (and WHERE clause) with columns zip, state and cd_choice;
+    `raw_keys` the statement that collects them into temp._district_raw.
     """
-    _drop_resolve_tables(db)
-    db.execute(_RAW_KEYS.replace("{source}", source))
-    _build_district_facts(db, f"SELECT DISTINCT {_key_columns_sql()} FROM temp._district_raw")
+    drop_resolve_tables(db)
+    db.execute(raw_keys.replace("{source}", source))
+    build_district_facts(db, f"SELECT DISTINCT {_key_columns_sql()} FROM temp._district_raw")
     db.execute(_RAW_FACTS_TABLE)
     db.execute(_RAW_FACTS)
 
 
-def _build_district_facts(db: Database, keys: str) -> None:
+def build_district_facts(db: Database, keys: str) -> None:
     """temp._district_facts: the answer for each distinct key that `keys` selects."""
     db.execute("CREATE TEMP TABLE _district_facts AS " + FACTS_SQL.replace("{keys}", keys))
     db.execute(
@@ -243,7 +454,8 @@ def _build_district_facts(db: Database, keys: str) -> None:
     )
 
 
-def _drop_resolve_tables(db: Database) -> None:
+def drop_resolve_tables(db: Database) -> None:
+    """Drop the temp tables of a resolution, if a previous one left them."""
     for name in _RESOLVE_TEMP_TABLES:
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
@@ -255,38 +467,35 @@ def _temp_table_exists(db: Database, name: str) -> bool:
     return row is not None
 
 
-def resolve_zip(db: Database, zip_code: str, state: str | None) -> tuple[Any, ...]:
-    """(home state, district, confidence, flags) for one ZIP and state, by the same rules."""
+def resolve_zip(db: Database, zip_code: str, state: str | None) -> ZipResolution:
+    """The district of one ZIP and state, by the rules that resolve subscribers."""
     given = "(SELECT ? AS zip, ? AS state, NULL AS cd_choice) AS p"
     keys = f"SELECT {_key_columns_sql('p.')} FROM {given}"
     sql = FACTS_SQL.replace("{keys}", keys)
-    row = db.execute(sql, [zip_code, state or ""]).fetchone()
-    return tuple(row[4:])
+    home, district, confidence, flags = db.execute(sql, [zip_code, state or ""]).fetchone()[4:]
+    return ZipResolution(home, district, Confidence(confidence), _flags(flags))
 
 
 def district_candidates(db: Database, zip_code: str, state: str) -> list[int]:
-    """The districts the ZIP map gives for a (free-text) ZIP within one state."""
+    """The districts the ZIP map gives for a (free-text) ZIP within one state.
+
+    Largest share of the ZIP's land first; by number where the map gives no areas.
+    """
+    return list(district_shares(db, zip_code, state))
+
+
+def district_shares(db: Database, zip_code: str, state: str) -> dict[int, float | None]:
+    """district_candidates, each with its share of the ZIP's land (None: not known)."""
     rows = db.execute(
-        f"SELECT district FROM zip_districts WHERE zip = {_zip_key_sql(':zip')}"
-        " AND state = :state ORDER BY district",
+        f"SELECT district, share FROM zip_districts WHERE zip = {_zip_key_sql(':zip')}"
+        " AND state = :state ORDER BY share DESC NULLS LAST, district",
         {"zip": zip_code, "state": state},
     ).fetchall()
-    return [row[0] for row in rows]
+    return {district: share for district, share in rows}
 
 
-def set_district_choice(db: Database, subscriber_id: int, district: int) -> None:
-    """Store the district a subscriber picked among the candidates of their ambiguous ZIP."""
-    zip_code, _, cd_state, _, confidence, _, _ = subscriber_district(db, subscriber_id)
-    if confidence != "ambiguous" or not cd_state:
-        raise LookupFailed(
-            f"subscriber {subscriber_id}: district is {confidence}, not ambiguous: nothing to pick"
-        )
-    candidates = district_candidates(db, zip_code or "", cd_state)
-    if district not in candidates:
-        listed = ", ".join(str(d) for d in candidates)
-        raise LookupFailed(
-            f"district: {district} is not a district of ZIP {zip_code} in {cd_state} ({listed})"
-        )
+def store_district_choice(db: Database, subscriber_id: int, district: int) -> None:
+    """Store the district a subscriber picked (cd_choice) and resolve them again."""
     with write_transaction(db):
         db.execute("UPDATE subscribers SET cd_choice = ? WHERE id = ?", [district, subscriber_id])
         db.execute("DROP TABLE IF EXISTS temp._choice_ids")
@@ -296,8 +505,39 @@ def set_district_choice(db: Database, subscriber_id: int, district: int) -> None
         db.execute("DROP TABLE temp._choice_ids")
 
 
+@dataclass(frozen=True)
+class SegmentSeats:
+    """Where the people a segment selects live: their states, and the House seats
+    their letters would go to (the known district, else every candidate of the ZIP)."""
+
+    states: frozenset[str]
+    seats: frozenset[HouseSeat]
+
+
+def segment_seats(
+    db: Database, segment: Segment | None, exclude_campaign_id: int | None = None
+) -> SegmentSeats:
+    where, params = segment_where(segment, exclude_campaign_id=exclude_campaign_id)
+    rows = db.execute(
+        f"SELECT DISTINCT s.cd_state, s.cd_district FROM subscribers s"
+        f" WHERE ({where}) AND s.cd_state IS NOT NULL"
+        f" UNION SELECT DISTINCT s.cd_state, zd.district FROM subscribers s"
+        f" JOIN zip_districts zd ON zd.zip = {_zip_key_sql('s.zip')} AND zd.state = s.cd_state"
+        f" WHERE ({where}) AND s.cd_confidence = 'ambiguous' AND s.cd_district IS NULL",
+        [*params, *params],
+    ).fetchall()
+    return SegmentSeats(
+        states=frozenset(state for state, _ in rows),
+        seats=frozenset(HouseSeat(state, d) for state, d in rows if d is not None),
+    )
+
+
 def zip_code_count(db: Database) -> int:
-    return db.execute("SELECT count(DISTINCT zip) FROM zip_districts").fetchone()[0]
+    return int(db.execute("SELECT count(DISTINCT zip) FROM zip_districts").fetchone()[0])
+
+
+def zip_row_count(db: Database) -> int:
+    return int(db.execute("SELECT count(*) FROM zip_districts").fetchone()[0])
 
 
 def district_confidence_counts(db: Database) -> dict[str, int]:
@@ -319,13 +559,3 @@ def district_flag_counts(db: Database) -> dict[str, int]:
         for flag in flags.split(","):
             counts[flag] = counts.get(flag, 0) + count
     return dict(sorted(counts.items()))
-
-
-def subscriber_districts(db: Database, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """(id, zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice) per id."""
-    rows = db.execute(
-        "SELECT id, zip, state, cd_state, cd_district, cd_confidence, cd_flags, cd_choice"
-        f" FROM subscribers WHERE id {_IN_IDS}",
-        [_json_ids(ids)],
-    ).fetchall()
-    return [tuple(row) for row in rows]

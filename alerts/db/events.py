@@ -1,21 +1,24 @@
-"""events"""
+"""The events table: every open, click, letter, unsubscribe and delivery provider's event,
+one row each, with `at` in Unix seconds.
+
+The stats summaries that triggers keep from these rows are in stats.py.
+"""
 
 from __future__ import annotations
 
 import json
 
 from alerts.db.connection import Database
-from alerts.models import (
-    Event,
-)
+from alerts.models import Event
 
 
 def insert_event(db: Database, event: Event) -> bool:
-    """Insert one event; False when its sg_event_id is already stored (a retry)."""
+    """Insert one event; False when its provider already reported it (a retry)."""
     cursor = db.execute(
         "INSERT INTO events (kind, campaign_id, subscriber_id, at, link_id, target,"
-        " user_agent, machine, sg_event_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (sg_event_id) DO NOTHING",
+        " user_agent, machine, provider, provider_event_id, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (provider, provider_event_id) DO NOTHING",
         [
             event.kind,
             event.campaign_id,
@@ -25,7 +28,8 @@ def insert_event(db: Database, event: Event) -> bool:
             event.target,
             event.user_agent,
             1 if event.machine else 0,
-            event.sg_event_id,
+            event.provider,
+            event.provider_event_id,
             event.detail,
         ],
     )
@@ -35,8 +39,8 @@ def insert_event(db: Database, event: Event) -> bool:
 def delivery_time(db: Database, campaign_id: int, subscriber_id: int) -> int | None:
     """When the campaign reached the subscriber (Unix seconds), as best we know.
 
-    SendGrid's `delivered` event when we have it, else the moment the send
-    ledger marked the message sent (handed to SendGrid, a little earlier).
+    The provider's `delivered` event when we have it, else the moment the send
+    ledger marked the message sent (handed to the provider, a little earlier).
     """
     row = db.execute(
         "SELECT COALESCE("

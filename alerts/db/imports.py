@@ -1,17 +1,20 @@
-"""imports"""
+"""The imports table family: `import_runs` (one row per file imported) and the
+temporary tables an import stages its rows in (`import_people`, `import_touched`)
+before merging them into `subscribers` in one statement per step.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from alerts.db.connection import Database
-from alerts.db.districts import _build_district_facts, _drop_resolve_tables
-from alerts.db.subscribers import _has_forgotten
-from alerts.models import (
-    SUBSCRIBER_FIELDS,
-)
+from alerts.db.connection import Database, inserted_id
+from alerts.db.districts import build_district_facts, drop_resolve_tables
+from alerts.db.subscribers import has_forgotten
+from alerts.models import SUBSCRIBER_FIELDS
 
 # Staged columns besides email_key, in the order the importer passes them.
 STAGED_COLUMNS = (*SUBSCRIBER_FIELDS, "consent_at", "status", "tags", "extra")
@@ -46,10 +49,36 @@ def import_caches(db: Database) -> Iterator[None]:
             db.execute(f"PRAGMA {schema}.cache_size = {int(size)}")
 
 
-def import_begin(db: Database) -> None:
-    """Fresh temp tables for one import command (call inside its transaction)."""
+@dataclass(frozen=True)
+class MergeRules:
+    """What the subscriber lifecycle says about an import, for the SQL that merges it."""
+
+    changeable: tuple[str, ...]  # statuses of the existing people an import may change
+    # (status so far or None, a row's status or None) -> the status after that row
+    status_after: Callable[[str | None, str | None], str | None]
+    # The hashes a forgotten (normalised) address may be recorded under; None: nobody
+    # was ever forgotten (there is no salt yet).
+    forgotten_hashes: Callable[[str], list[str]] | None
+
+
+def import_begin(db: Database, rules: MergeRules) -> None:
+    """Fresh temp tables and the lifecycle's SQL functions for one import command.
+
+    Call inside its transaction; stage_rows and merge_staged use what this sets up.
+    """
     db.execute("DROP TABLE IF EXISTS temp.import_touched")
     db.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+    db.execute("DROP TABLE IF EXISTS temp.import_changeable")
+    db.execute("CREATE TEMP TABLE import_changeable (status TEXT PRIMARY KEY)")
+    db.conn.executemany(
+        "INSERT INTO temp.import_changeable (status) VALUES (?)",
+        [(status,) for status in rules.changeable],
+    )
+    db.conn.create_function("alerts_status_after", 2, rules.status_after, deterministic=True)
+    forgotten = rules.forgotten_hashes or (lambda email: [])
+    db.conn.create_function(
+        "alerts_forgotten_hashes", 1, lambda email: json.dumps(forgotten(email)), deterministic=True
+    )
 
 
 def stage_begin(db: Database) -> None:
@@ -76,9 +105,9 @@ def stage_rows(db: Database, rows: Iterable[tuple[Any, ...]]) -> None:
         f" VALUES ({', '.join('?' * len(columns))})"
         f" ON CONFLICT (email_key) DO UPDATE SET {later_wins},"
         " consent_at = coalesce(excluded.consent_at, consent_at),"
-        # A row saying `subscribed` never undoes an unsubscribe earlier in the same file.
-        " status = CASE WHEN excluded.status = 'subscribed' AND status IS NOT NULL"
-        " THEN status ELSE coalesce(excluded.status, status) END,"
+        # The lifecycle's rules: a later row saying `subscribed` never undoes an earlier
+        # unsubscribe, and a later unsubscribe does not undo a complaint.
+        " status = alerts_status_after(status, excluded.status),"
         " tags = CASE WHEN excluded.tags IS NULL OR excluded.tags = tags THEN tags"
         f" WHEN tags IS NULL THEN excluded.tags ELSE {tags} END,"
         " extra = CASE WHEN excluded.extra IS NULL THEN extra"
@@ -87,12 +116,19 @@ def stage_rows(db: Database, rows: Iterable[tuple[Any, ...]]) -> None:
     )
 
 
+# A row's status changes the stored one (a status never changes itself: a quick test first).
+_STATUS_CHANGES = (
+    "p.status IS NOT NULL AND p.status <> s.status"
+    " AND alerts_status_after(s.status, p.status) <> s.status"
+)
+
+
 def _changed_condition() -> str:
     """SQL true when staged person p would change subscriber s."""
     fields = [f"(p.{c} IS NOT NULL AND p.{c} IS NOT s.{c})" for c in _STAGED_FIELDS]
     fields += [
         "(p.consent_at IS NOT NULL AND (s.consent_at IS NULL OR p.consent_at < s.consent_at))",
-        "(p.status IS NOT NULL AND p.status <> s.status)",
+        f"({_STATUS_CHANGES})",
         "(p.tags IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(p.tags) AS t"
         " WHERE t.value NOT IN (SELECT value FROM json_each(s.tags))))",
         "(p.extra IS NOT NULL AND json_patch(s.extra, p.extra) <> json(s.extra))",
@@ -100,31 +136,25 @@ def _changed_condition() -> str:
     return " OR ".join(fields)
 
 
-def merge_staged(
-    db: Database,
-    *,
-    source: str,
-    now: str,
-    email_hash: Callable[[str], str] | None = None,
-) -> dict[str, int]:
-    """Merge temp.import_people into subscribers. Returns counts by outcome.
+def merge_staged(db: Database, *, source: str, now: str) -> dict[str, int]:
+    """Merge temp.import_people into subscribers, by email key. Returns counts by outcome.
 
-    Existing subscribed people get blanks filled, changed values updated and new
-    tags added; anyone not `subscribed` is left alone (suppressed). New people
-    are added unless `email_hash` of their key is in `forgotten`.
+    Existing people whose status the rules let an import change get blanks filled,
+    changed values updated and new tags added; anyone else is left alone
+    (suppressed). New people are added unless their address was forgotten.
     """
     db.execute(
         "UPDATE temp.import_people AS p SET existing_id = s.id, outcome = CASE"
-        " WHEN s.status <> 'subscribed' THEN 'suppressed'"
+        " WHEN s.status NOT IN (SELECT status FROM temp.import_changeable) THEN 'suppressed'"
         f" WHEN {_changed_condition()} THEN 'updated' ELSE 'unchanged' END"
-        " FROM subscribers AS s WHERE s.email = p.email"
+        " FROM subscribers AS s WHERE s.email_key = p.email_key"
     )
     # From here on a NULL outcome means the person is new: added below.
-    if email_hash is not None and _has_forgotten(db):
-        db.conn.create_function("alerts_email_hash", 1, email_hash, deterministic=True)
+    if has_forgotten(db):
         db.execute(
-            "UPDATE temp.import_people SET outcome = 'suppressed' WHERE outcome IS NULL"
-            " AND alerts_email_hash(email_key) IN (SELECT email_hash FROM forgotten)"
+            "UPDATE temp.import_people AS p SET outcome = 'suppressed' WHERE outcome IS NULL"
+            " AND EXISTS (SELECT 1 FROM json_each(alerts_forgotten_hashes(p.email)) AS h"
+            " JOIN forgotten AS f ON f.email_hash = h.value)"
         )
     _update_existing(db, source=source, now=now)
     _insert_new(db, source=source, now=now)
@@ -136,13 +166,14 @@ def merge_staged(
 
 def _update_existing(db: Database, *, source: str, now: str) -> None:
     fields = ", ".join(f"{c} = coalesce(p.{c}, s.{c})" for c in _STAGED_FIELDS)
-    status_changes = "p.status IS NOT NULL AND p.status <> s.status"
+    status_changes = _STATUS_CHANGES
     tags = _TAG_UNION.format(a="s.tags", b="p.tags")
     db.execute(
         f"UPDATE subscribers AS s SET {fields},"
         " consent_at = CASE WHEN s.consent_at IS NULL OR p.consent_at < s.consent_at"
         " THEN coalesce(p.consent_at, s.consent_at) ELSE s.consent_at END,"
-        f" status = CASE WHEN {status_changes} THEN p.status ELSE s.status END,"
+        f" status = CASE WHEN {status_changes} THEN alerts_status_after(s.status, p.status)"
+        " ELSE s.status END,"
         f" status_changed_at = CASE WHEN {status_changes} THEN :now ELSE s.status_changed_at END,"
         " source = coalesce(s.source, :source),"
         f" tags = CASE WHEN p.tags IS NULL THEN s.tags ELSE {tags} END,"
@@ -164,20 +195,20 @@ def _insert_new(db: Database, *, source: str, now: str) -> None:
     a second write of every new row; the answers are those resolve_districts gives.
     """
     # Staged values are normalised (a 5-digit ZIP or NULL, a USPS code or NULL), so they
-    # are their own keys: the key expressions of _key_expressions would return them as
-    # they are. New people have no district choice yet.
-    _drop_resolve_tables(db)
-    _build_district_facts(
+    # are their own keys: districts.py's key expressions would return them as they are.
+    # New people have no district choice yet.
+    drop_resolve_tables(db)
+    build_district_facts(
         db,
         "SELECT DISTINCT coalesce(zip, '') AS z, coalesce(zip, '') = '' AS no_zip,"
         " coalesce(state, '') AS given, -1 AS choice"
         " FROM temp.import_people WHERE outcome IS NULL",
     )
-    columns = ", ".join(STAGED_COLUMNS[:9])
+    columns = ("email_key", *STAGED_COLUMNS[:9])
     db.execute(
-        f"INSERT INTO subscribers ({columns}, status, source, tags, extra, created_at,"
+        f"INSERT INTO subscribers ({', '.join(columns)}, status, source, tags, extra, created_at,"
         " updated_at, status_changed_at, cd_state, cd_district, cd_confidence, cd_flags)"
-        f" SELECT {', '.join('p.' + c for c in STAGED_COLUMNS[:9])},"
+        f" SELECT {', '.join('p.' + c for c in columns)},"
         " coalesce(p.status, 'subscribed'), :source, coalesce(p.tags, '[]'),"
         " coalesce(p.extra, '{}'), :now, :now,"
         " CASE WHEN coalesce(p.status, 'subscribed') <> 'subscribed' THEN :now END,"
@@ -186,11 +217,11 @@ def _insert_new(db: Database, *, source: str, now: str) -> None:
         " ON f.z = coalesce(p.zip, '') AND f.no_zip = (coalesce(p.zip, '') = '')"
         " AND f.given = coalesce(p.state, '') AND f.choice = -1"
         " WHERE p.outcome IS NULL"
-        # In staging-key (email) order, so the email index is filled in order: no sort.
+        # In email key order, so the key index is filled in order: no sort.
         " ORDER BY p.email_key",
         {"now": now, "source": source},
     )
-    _drop_resolve_tables(db)
+    drop_resolve_tables(db)
 
 
 def import_run_start(
@@ -200,7 +231,7 @@ def import_run_start(
         "INSERT INTO import_runs (file_name, sha256, source, started_at) VALUES (?, ?, ?, ?)",
         [file_name, sha256, source, started_at],
     )
-    return int(cursor.lastrowid or 0)
+    return inserted_id(cursor)
 
 
 def import_run_finish(db: Database, run_id: int, counts: dict[str, int], finished_at: str) -> None:

@@ -1,16 +1,23 @@
-"""ledger"""
+"""The send table family: `send_ledger` (one row per campaign and recipient, with
+what became of their message) and `send_runs` (one row per run of `alerts send`).
+
+A send also stamps its campaign's send_started_at and send_finished_at here, in
+the transactions that freeze and finish its ledger.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from alerts.db.connection import _IN_IDS, Database, _json_ids, utc_now, write_transaction
+from alerts.db.connection import Database, inserted_id, utc_now, write_transaction
+from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.segments import segment_where
-from alerts.db.subscribers import SUBSCRIBER_COLUMNS, row_to_subscriber
+from alerts.db.subscribers import SUBSCRIBER_COLUMNS, row_to_subscriber, sendable
 from alerts.models import (
-    SENDGRID_KINDS,
+    PROVIDER_KINDS,
     DeliveryState,
     Segment,
     SendSummary,
@@ -20,37 +27,54 @@ from alerts.models import (
 CONFIRMED_BY_EVENT = "confirmed by a SendGrid event after the request's answer was lost"
 
 
-_FREEZE = (
-    "INSERT OR IGNORE INTO send_ledger (campaign_id, subscriber_id, state, updated_at)"
-    " SELECT ?, id, 'pending', ? FROM subscribers WHERE status = 'subscribed'"
-)
+@dataclass(frozen=True)
+class LedgerRecipient:
+    subscriber_id: int
+    email: str | None  # None once forgotten
+    reason: str | None
 
 
-def ledger_freeze(db: Database, campaign_id: int, subscriber_ids: Iterable[int]) -> int:
-    """Add the subscribed people among `subscriber_ids` as pending; returns how many were new.
+@dataclass(frozen=True)
+class OpenSendRun:
+    """A run of a campaign's send that has not recorded its end: alive, or it died."""
 
-    Recipients already in the ledger keep their state, so freezing again is harmless.
-    """
-    return ledger_freeze_query(
-        db, campaign_id, "SELECT value FROM json_each(?)", [_json_ids(subscriber_ids)]
-    )
+    id: int
+    pid: int | None
+    host: str | None
 
 
-def ledger_freeze_query(
-    db: Database, campaign_id: int, id_query: str, params: Sequence[Any] = ()
+def ledger_freeze_segment(
+    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
 ) -> int:
-    """Like ledger_freeze, for the ids an SQL `SELECT id ...` (a segment's query) returns."""
+    """Freeze the segment's subscribed people into the ledger and mark the send started.
+
+    One transaction: a send is either not started, or started with its recipients
+    frozen. Recipients already in the ledger keep their state, so freezing again
+    is harmless. Returns how many recipients were added.
+    """
+    where, params = segment_where(segment, now, campaign_id)
     with write_transaction(db):
         before = db.conn.total_changes
-        db.execute(f"{_FREEZE} AND id IN ({id_query})", [campaign_id, utc_now(), *params])
-        return db.conn.total_changes - before
+        db.execute(
+            "INSERT OR IGNORE INTO send_ledger"
+            " (campaign_id, subscriber_id, state, updated_at, subscriber_state)"
+            f" SELECT ?, id, 'pending', ?, state FROM subscribers WHERE {sendable('subscribers')}"
+            f" AND id IN (SELECT s.id FROM subscribers s WHERE {where})",
+            [campaign_id, utc_now(), *params],
+        )
+        frozen = db.conn.total_changes - before
+        db.execute(
+            "UPDATE campaigns SET send_started_at = ? WHERE id = ? AND send_started_at IS NULL",
+            [utc_now(), campaign_id],
+        )
+    return frozen
 
 
 def ledger_recover(db: Database, campaign_id: int, *, retry_unknown: bool) -> tuple[int, int]:
     """Start of a run: in_flight rows (left by a run that died) become unknown.
 
-    Unknown rows for whom SendGrid's Event Webhook has since reported an event of
-    this campaign (processed, delivered...) were accepted: they become sent. With
+    Unknown rows for whom the delivery provider has since reported an event of
+    this campaign (accepted, delivered...) were accepted: they become sent. With
     `retry_unknown`, every other unknown row then goes back to pending.
     Returns (rows made unknown, rows made pending).
     """
@@ -79,15 +103,15 @@ _CONFIRM_UNKNOWN = (
     "UPDATE send_ledger SET state = 'sent', updated_at = ?, reason = ?"
     " WHERE campaign_id = ? AND state = 'unknown' AND subscriber_id IN ("
     " SELECT e.subscriber_id FROM events e WHERE e.campaign_id = ?"
-    f" AND e.kind IN ({', '.join('?' for _ in SENDGRID_KINDS)})"
+    f" AND e.kind IN ({', '.join('?' for _ in PROVIDER_KINDS)})"
     " AND e.subscriber_id IN ("
     "  SELECT subscriber_id FROM send_ledger WHERE campaign_id = ? AND state = 'unknown'))"
 )
 
 
 def _confirm_unknown_by_events(db: Database, campaign_id: int, now: str) -> int:
-    """Unknown recipients SendGrid reported an event for were sent after all."""
-    kinds = [str(kind) for kind in SENDGRID_KINDS]
+    """Unknown recipients the provider reported an event for were sent after all."""
+    kinds = [str(kind) for kind in PROVIDER_KINDS]
     params = [now, CONFIRMED_BY_EVENT, campaign_id, campaign_id, *kinds, campaign_id]
     return db.execute(_CONFIRM_UNKNOWN, params).rowcount
 
@@ -103,22 +127,25 @@ def ledger_claim(
     now = utc_now()
     with write_transaction(db):
         rows = db.execute(
-            f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id IN ("
+            f"SELECT {SUBSCRIBER_COLUMNS}, {sendable('subscribers')} FROM subscribers WHERE id IN ("
             " SELECT subscriber_id FROM send_ledger WHERE campaign_id = ? AND state = 'pending'"
             " ORDER BY subscriber_id LIMIT ?) ORDER BY id",
             [campaign_id, size],
         ).fetchall()
         claimed: list[Subscriber] = []
+        claimed_ids: list[int] = []
         skipped: list[tuple[int, str]] = []
-        for person in map(row_to_subscriber, rows):
-            if person.status == "subscribed" and person.email:
+        for row in rows:
+            person, subscriber_id, is_sendable = row_to_subscriber(row), row[0], row[-1]
+            if is_sendable:
                 claimed.append(person)
+                claimed_ids.append(subscriber_id)
             else:
-                skipped.append((int(person.id or 0), f"status is {person.status}"))
+                skipped.append((subscriber_id, f"status is {person.status}"))
         db.execute(
             "UPDATE send_ledger SET state = 'in_flight', attempts = attempts + 1, updated_at = ?"
-            f" WHERE campaign_id = ? AND subscriber_id {_IN_IDS}",
-            [now, campaign_id, _json_ids(p.id or 0 for p in claimed)],
+            f" WHERE campaign_id = ? AND subscriber_id {IN_ID_LIST}",
+            [now, campaign_id, id_list(claimed_ids)],
         )
         _set_states(db, campaign_id, DeliveryState.SKIPPED, skipped, now, was=("pending",))
     return claimed, skipped
@@ -145,8 +172,8 @@ def _set_states(
     for reason, ids in _grouped(reasons).items():
         db.execute(
             "UPDATE send_ledger SET state = ?, reason = ?, updated_at = ?"
-            f" WHERE campaign_id = ? AND state IN ({marks}) AND subscriber_id {_IN_IDS}",
-            [state.value, reason, now, campaign_id, *was, _json_ids(ids)],
+            f" WHERE campaign_id = ? AND state IN ({marks}) AND subscriber_id {IN_ID_LIST}",
+            [state.value, reason, now, campaign_id, *was, id_list(ids)],
         )
 
 
@@ -162,8 +189,8 @@ def ledger_record(
 ) -> None:
     """Record what became of claimed recipients, in one transaction.
 
-    sent: (id, X-Message-Id); failed/unknown/skipped: (id, reason); released: ids whose
-    request never reached SendGrid, back to pending.
+    sent: (id, the provider's message id); failed/unknown/skipped: (id, reason);
+    released: ids whose request never reached the provider, back to pending.
     """
     now = utc_now()
     with write_transaction(db):
@@ -171,16 +198,16 @@ def ledger_record(
             db.execute(
                 "UPDATE send_ledger SET state = 'sent', message_id = ?, reason = NULL,"
                 " updated_at = ? WHERE campaign_id = ? AND state IN ('in_flight', 'unknown')"
-                f" AND subscriber_id {_IN_IDS}",
-                [message_id, now, campaign_id, _json_ids(ids)],
+                f" AND subscriber_id {IN_ID_LIST}",
+                [message_id, now, campaign_id, id_list(ids)],
             )
         _set_states(db, campaign_id, DeliveryState.FAILED, failed, now)
         _set_states(db, campaign_id, DeliveryState.UNKNOWN, unknown, now)
         _set_states(db, campaign_id, DeliveryState.SKIPPED, skipped, now)
         db.execute(
             "UPDATE send_ledger SET state = 'pending', updated_at = ?"
-            f" WHERE campaign_id = ? AND state = 'in_flight' AND subscriber_id {_IN_IDS}",
-            [now, campaign_id, _json_ids(released)],
+            f" WHERE campaign_id = ? AND state = 'in_flight' AND subscriber_id {IN_ID_LIST}",
+            [now, campaign_id, id_list(released)],
         )
 
 
@@ -209,24 +236,24 @@ def ledger_reasons(
 
 def ledger_recipients(
     db: Database, campaign_id: int, state: str, limit: int | None = None
-) -> list[tuple[int, str | None, str | None]]:
-    """(subscriber id, email, reason) of the recipients in a state, by id."""
+) -> list[LedgerRecipient]:
+    """The recipients in a state, by id."""
     rows = db.execute(
         "SELECT l.subscriber_id, s.email, l.reason FROM send_ledger l"
         " JOIN subscribers s ON s.id = l.subscriber_id"
         " WHERE l.campaign_id = ? AND l.state = ? ORDER BY l.subscriber_id LIMIT ?",
         [campaign_id, str(state), -1 if limit is None else limit],
     ).fetchall()
-    return [(sid, email, reason) for sid, email, reason in rows]
+    return [LedgerRecipient(*row) for row in rows]
 
 
-def send_runs_open(db: Database, campaign_id: int) -> list[tuple[int, int | None, str | None]]:
-    """(run id, pid, host) of the runs of a campaign that never finished."""
+def send_runs_open(db: Database, campaign_id: int) -> list[OpenSendRun]:
+    """The runs of a campaign's send that never recorded their end."""
     rows = db.execute(
         "SELECT id, pid, host FROM send_runs WHERE campaign_id = ? AND finished_at IS NULL",
         [campaign_id],
     ).fetchall()
-    return [(run_id, pid, host) for run_id, pid, host in rows]
+    return [OpenSendRun(*row) for row in rows]
 
 
 def send_run_begin(db: Database, campaign_id: int, pid: int, host: str) -> int:
@@ -235,7 +262,7 @@ def send_run_begin(db: Database, campaign_id: int, pid: int, host: str) -> int:
             "INSERT INTO send_runs (campaign_id, started_at, pid, host) VALUES (?, ?, ?, ?)",
             [campaign_id, utc_now(), pid, host],
         )
-        return int(cursor.lastrowid or 0)
+        return inserted_id(cursor)
 
 
 def send_run_end(
@@ -256,26 +283,6 @@ def send_run_end(
                 run_id,
             ],
         )
-
-
-def ledger_freeze_segment(
-    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
-) -> int:
-    """Freeze the segment's subscribed people into the ledger and mark the send started.
-
-    One transaction: a send is either not started, or started with its recipients
-    frozen. Returns how many recipients were added.
-    """
-    where, params = segment_where(segment, now, campaign_id)
-    with write_transaction(db):
-        frozen = ledger_freeze_query(
-            db, campaign_id, f"SELECT s.id FROM subscribers s WHERE {where}", params
-        )
-        db.execute(
-            "UPDATE campaigns SET send_started_at = ? WHERE id = ? AND send_started_at IS NULL",
-            [utc_now(), campaign_id],
-        )
-    return frozen
 
 
 def campaign_send_finished(db: Database, campaign_id: int) -> bool:
@@ -307,11 +314,10 @@ def ledger_ids(db: Database, campaign_id: int, states: Iterable[str]) -> list[in
 
 def send_run_history(db: Database, campaign_id: int) -> list[dict[str, Any]]:
     """Every run of a campaign's send, oldest first."""
-    rows = db.execute(
+    cursor = db.execute(
         "SELECT id, started_at, finished_at, outcome, message, sent, failed, unknown, skipped"
         " FROM send_runs WHERE campaign_id = ? ORDER BY id",
         [campaign_id],
-    ).fetchall()
-    columns = ("id", "started_at", "finished_at", "outcome", "message")
-    columns += ("sent", "failed", "unknown", "skipped")
-    return [dict(zip(columns, row, strict=True)) for row in rows]
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

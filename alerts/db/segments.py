@@ -1,4 +1,8 @@
-"""segments"""
+"""Segments as SQL: the condition over `subscribers s` that a campaign's segment
+rules select (tags, states, districts, sources, sign-up dates, engagement).
+
+No table of its own: the send's ledger freezes the people these conditions select.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.db.connection import Database
+from alerts.db.subscribers import sendable
 from alerts.models import (
     AllOf,
     AnyOf,
@@ -22,8 +27,8 @@ from alerts.models import (
 )
 
 ENGAGEMENT_KINDS = {
-    Engagement.OPENED: ("open", "sg_open", "click", "sg_click"),
-    Engagement.CLICKED: ("click", "sg_click"),
+    Engagement.OPENED: ("open", "provider_open", "click", "provider_click"),
+    Engagement.CLICKED: ("click", "provider_click"),
     Engagement.ACTED: ("letter_sent",),
 }
 
@@ -46,12 +51,12 @@ def segment_where(
     now: datetime | None = None,
     exclude_campaign_id: int | None = None,
 ) -> tuple[str, list[Any]]:
-    """SQL condition over `subscribers s` for a segment; `subscribed` is always required."""
+    """SQL condition over `subscribers s` for a segment; only people campaigns go to."""
     if segment is None:
-        return "s.status = 'subscribed'", []
+        return sendable("s"), []
     scope = _SegmentScope(now or datetime.now(UTC), exclude_campaign_id)
     clause, params = _segment_sql(segment, scope)
-    return f"s.status = 'subscribed' AND ({clause})", params
+    return f"{sendable('s')} AND ({clause})", params
 
 
 def _segment_sql(segment: Segment, scope: _SegmentScope) -> tuple[str, list[Any]]:

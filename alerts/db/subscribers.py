@@ -1,25 +1,38 @@
-"""subscribers"""
+"""The subscribers table family: `subscribers` (the people and their status) and
+`forgotten` (hashes of the addresses of people who asked to be forgotten).
+
+The district columns of `subscribers` (cd_*) are written by districts.py.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from alerts.db.connection import _IN_IDS, Database, _json_ids, utc_now
-from alerts.errors import (
-    NotFoundError,
-)
-from alerts.models import (
-    Subscriber,
-    SubscriberFilter,
-)
+from alerts.db.connection import Database, utc_now
+from alerts.db.id_lists import IN_ID_LIST, id_list
+from alerts.errors import NotFoundError
+from alerts.models import Subscriber, SubscriberFilter
+
+# A subscriber id as links in mail carry it: an id that migration 80 merged into
+# another row (one person, two rows) stands for the row it was merged into.
+_CURRENT_ID = "coalesce((SELECT subscriber_id FROM subscriber_merges WHERE merged_id = :id), :id)"
 
 SUBSCRIBER_COLUMNS = (
     "id, email, first_name, last_name, street, city, state, zip, phone, status,"
     " source, tags, extra, consent_at, created_at, updated_at"
 )
+
+
+def sendable(row: str) -> str:
+    """SQL: the `subscribers` row named `row` is someone campaigns go to.
+
+    subscribers/lifecycle.py is_sendable says the same of a Subscriber.
+    """
+    return f"{row}.status = 'subscribed' AND {row}.email <> ''"
 
 
 def row_to_subscriber(row: sqlite3.Row | tuple[Any, ...]) -> Subscriber:
@@ -59,9 +72,10 @@ def subscriber_or_none(db: Database, subscriber_id: int) -> Subscriber | None:
     return row_to_subscriber(row) if row else None
 
 
-def find_subscriber(db: Database, email: str) -> Subscriber | None:
+def find_subscriber(db: Database, email_key: str) -> Subscriber | None:
+    """The subscriber whose address has this key (subscribers/normalise.py email_key)."""
     row = db.execute(
-        f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email = ?", [email.strip()]
+        f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE email_key = ?", [email_key]
     ).fetchone()
     return row_to_subscriber(row) if row else None
 
@@ -69,39 +83,52 @@ def find_subscriber(db: Database, email: str) -> Subscriber | None:
 def change_status(
     db: Database, subscriber_id: int, status: str, from_statuses: tuple[str, ...]
 ) -> bool:
-    """Set a subscriber's status if it is one of `from_statuses`. True if it changed."""
-    marks = ", ".join("?" for _ in from_statuses)
-    now = utc_now()
+    """Set a subscriber's status if it is one of `from_statuses`. True if it changed.
+
+    The id may be one a merge retired (the unsubscribe link of an older message).
+    """
     cursor = db.execute(
-        f"UPDATE subscribers SET status = ?, status_changed_at = ?, updated_at = ?"
-        f" WHERE id = ? AND status IN ({marks})",
-        [status, now, now, subscriber_id, *from_statuses],
+        "UPDATE subscribers SET status = :status, status_changed_at = :now, updated_at = :now"
+        f" WHERE id = {_CURRENT_ID} AND status IN (SELECT value FROM json_each(:from))",
+        {
+            "status": status,
+            "now": utc_now(),
+            "id": subscriber_id,
+            "from": json.dumps(from_statuses),
+        },
     )
     return cursor.rowcount == 1
 
 
-def subscriber_contact(
-    db: Database, subscriber_id: int
-) -> tuple[str | None, str | None, str] | None:
-    """(email, first_name, status) of a subscriber, or None if there is no such id."""
+@dataclass(frozen=True)
+class SubscriberContact:
+    """What the unsubscribe page and webhook matching need of a subscriber."""
+
+    email: str | None  # None once forgotten
+    first_name: str | None
+    status: str
+
+
+def subscriber_contact(db: Database, subscriber_id: int) -> SubscriberContact | None:
+    """The address, first name and status of a subscriber, or None if there is no such id.
+
+    Like change_status, it follows an id a merge retired.
+    """
     row = db.execute(
-        "SELECT email, first_name, status FROM subscribers WHERE id = ?", [subscriber_id]
+        f"SELECT email, first_name, status FROM subscribers WHERE id = {_CURRENT_ID}",
+        {"id": subscriber_id},
     ).fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    return SubscriberContact(*row) if row else None
 
 
-def subscriber_id_for_email(db: Database, email: str) -> int | None:
-    row = db.execute("SELECT id FROM subscribers WHERE email = ?", [email.strip()]).fetchone()
+def subscriber_id_for_key(db: Database, email_key: str) -> int | None:
+    row = db.execute("SELECT id FROM subscribers WHERE email_key = ?", [email_key]).fetchone()
     return row[0] if row else None
 
 
-def _has_forgotten(db: Database) -> bool:
+def has_forgotten(db: Database) -> bool:
+    """True once anyone was forgotten: until then an import need not hash any address."""
     return db.execute("SELECT 1 FROM forgotten LIMIT 1").fetchone() is not None
-
-
-def is_forgotten(db: Database, email_hash: str) -> bool:
-    row = db.execute("SELECT 1 FROM forgotten WHERE email_hash = ?", [email_hash]).fetchone()
-    return row is not None
 
 
 def add_forgotten(db: Database, email_hash: str, now: str) -> None:
@@ -114,29 +141,24 @@ def add_forgotten(db: Database, email_hash: str, now: str) -> None:
 def erase_subscriber(db: Database, subscriber_id: int, now: str) -> None:
     """Blank every personal field and mark the row forgotten; the id stays for the stats."""
     db.execute(
-        "UPDATE subscribers SET email = NULL, first_name = NULL, last_name = NULL,"
-        " street = NULL, city = NULL, state = NULL, zip = NULL, phone = NULL,"
+        "UPDATE subscribers SET email = NULL, email_key = NULL,"
+        " first_name = NULL, last_name = NULL, street = NULL, city = NULL, state = NULL,"
+        " zip = NULL, phone = NULL,"
         " source = NULL, tags = '[]', extra = '{}', consent_at = NULL,"
         " cd_state = NULL, cd_district = NULL, cd_confidence = 'unknown', cd_flags = NULL,"
         " cd_choice = NULL, status = 'forgotten', status_changed_at = :now, updated_at = :now"
         " WHERE id = :id",
         {"now": now, "id": subscriber_id},
     )
-    # Their browser's user agent and SendGrid's delivery details are about them too.
+    # Their browser's user agent and the provider's delivery details are about them too.
     db.execute(
         "UPDATE events SET user_agent = NULL, detail = NULL WHERE subscriber_id = ?",
         [subscriber_id],
     )
     db.execute(
-        "UPDATE send_ledger SET reason = NULL WHERE subscriber_id = ? AND reason IS NOT NULL",
+        "UPDATE send_ledger SET reason = NULL, subscriber_state = NULL WHERE subscriber_id = ?"
+        " AND (reason IS NOT NULL OR subscriber_state IS NOT NULL)",
         [subscriber_id],
-    )
-
-
-def set_subscriber_status(db: Database, subscriber_id: int, status: str, now: str) -> None:
-    db.execute(
-        "UPDATE subscribers SET status = ?, status_changed_at = ?, updated_at = ? WHERE id = ?",
-        [status, now, now, subscriber_id],
     )
 
 
@@ -190,7 +212,7 @@ def extra_keys(db: Database, where: SubscriberFilter) -> list[str]:
 def subscribers_by_ids(db: Database, ids: Sequence[int]) -> list[Subscriber]:
     """The subscribers with these ids (those that exist), in id order."""
     rows = db.execute(
-        f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id {_IN_IDS} ORDER BY id",
-        [_json_ids(ids)],
+        f"SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE id {IN_ID_LIST} ORDER BY id",
+        [id_list(ids)],
     ).fetchall()
     return [row_to_subscriber(row) for row in rows]

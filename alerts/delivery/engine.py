@@ -1,329 +1,67 @@
-"""Sending through SendGrid: the engine that works through a campaign's send ledger.
+"""The send engine: it works through a campaign's send ledger with a delivery provider.
 
-This is the only home of the sendgrid package. A run claims a batch of pending
-recipients (committed as in_flight BEFORE its request goes out), has the caller
-build the request body for them, posts it with the official client from one of
-several worker threads, and commits what became of each recipient: sent (with
-SendGrid's X-Message-Id), failed (with SendGrid's message), unknown (the request
-went out but no answer came back, so SendGrid may have accepted it) or back to
-pending (it never reached SendGrid). A run that dies leaves at most the batches
-that were in flight; the next run turns them into unknown and sends only to
-pending recipients, so nobody gets the same campaign twice.
+A run claims a batch of pending recipients (committed as in_flight BEFORE its
+request goes out), has the caller build the batch's messages for them, hands
+them to the provider from one of several worker threads, and commits what
+became of each recipient: sent (with the provider's message id), failed (with
+the provider's reason), unknown (the request went out but no answer came back,
+so the provider may have accepted it) or back to pending (it never reached the
+provider). A run that dies leaves at most the batches that were in flight; the
+next run turns them into unknown and sends only to pending recipients, so
+nobody gets the same campaign twice.
 
-Errors: 429 waits for X-RateLimit-Reset (or backs off exponentially with jitter);
-5xx answers and connections that failed before the request was written retry
-with backoff up to `retries` times, then the run stops with the batch pending; a
-400 naming recipients marks only those failed and sends the rest again; 413
-splits the batch in halves; 401/403 stop at once.
+What the provider's answers make the engine do: a rate limit waits until it
+resets (or backs off exponentially with jitter); server errors and requests
+that never went out retry with backoff up to `retries` times, then the run
+stops with the batch pending; a rejection naming recipients marks only those
+failed and sends the rest again; a request too large is split in halves; a
+refused key stops at once. The engine knows no provider's wire format: see
+provider.py.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import math
 import os
 import random
-import re
 import signal
 import socket
 import threading
 import time
-import urllib.error
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
-from typing import Any
 
-from python_http_client import exceptions as http_errors
-from sendgrid import SendGridAPIClient
-
-from alerts.config import Config, ConfigError
 from alerts.db import Database, write_transaction
 from alerts.db import ledger as ledger_db
+from alerts.delivery.provider import (
+    RETRYABLE,
+    AnswerKind,
+    Batch,
+    DeliveryProvider,
+    ProviderAnswer,
+    SendSettings,
+)
 from alerts.errors import SendAuthError, SendBusy, SendError
 from alerts.models import DeliveryState, SendSummary, Subscriber
+from alerts.subscribers.normalise import email_key, same_person
 
 log = logging.getLogger(__name__)
-# python_http_client logs whole request bodies (addresses, names) at DEBUG level.
-# Personal data never goes to logs, whatever the application's logging setup.
-logging.getLogger("python_http_client").setLevel(logging.INFO)
 
-API_KEY_ENV = "SENDGRID_API_KEY"
-MAX_BATCH = 1000  # SendGrid: personalizations and recipients per request
-MAX_CATEGORIES = 10
-MAX_CATEGORY_CHARS = 255
-
-BodyBuilder = Callable[[list[Subscriber]], dict[str, Any]]
+BatchBuilder = Callable[[list[Subscriber]], Batch]
 Progress = Callable[[int, int], None]  # (recipients done this run, recipients to do)
-Part = tuple[list[Subscriber], dict[str, Any]]  # recipients and the body addressed to them
-
-
-@dataclass(frozen=True)
-class SendSettings:
-    """How to reach SendGrid and how hard to push it."""
-
-    api_key: str
-    host: str = "https://api.sendgrid.com"
-    timeout: float = 30.0
-    concurrency: int = 8
-    batch_size: int = MAX_BATCH
-    rate: float | None = None  # messages per second; None: no cap
-    retries: int = 6
-    tracking: bool = False  # SendGrid's own open and click tracking
-    backoff_base: float = 1.0  # first retry delay, doubled after each failure
-    backoff_max: float = 60.0
-    max_rate_limit_wait: float = 900.0  # a longer X-RateLimit-Reset stops the run instead
-
-    def __post_init__(self) -> None:
-        checks = (
-            ("sendgrid_timeout", self.timeout > 0, "a number of seconds above 0"),
-            ("sendgrid_concurrency", 1 <= self.concurrency <= 64, "between 1 and 64"),
-            ("sendgrid_batch_size", 1 <= self.batch_size <= MAX_BATCH, "between 1 and 1000"),
-            ("sendgrid_retries", self.retries >= 0, "0 or more"),
-            ("sendgrid_rate", self.rate is None or self.rate > 0, "a number above 0"),
-        )
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"{name} must be {expected}")
-        if not self.host.startswith(("http://", "https://")):
-            raise ConfigError(f"sendgrid_host must be an http(s) URL, not {self.host!r}")
-
-    @classmethod
-    def from_config(
-        cls, config: Config, *, env: Mapping[str, str] | None = None, rate: float | None = None
-    ) -> SendSettings:
-        """Settings from alerts.toml / ALERTS_*, the key from SENDGRID_API_KEY; `rate` overrides."""
-        api_key = (os.environ if env is None else env).get(API_KEY_ENV, "").strip()
-        if not api_key:
-            raise ConfigError(f"{API_KEY_ENV} is not set: export your SendGrid API key first")
-        return cls(
-            api_key=api_key,
-            host=str(config.get("sendgrid_host")).rstrip("/"),
-            timeout=float(config.get("sendgrid_timeout")),
-            concurrency=int(config.get("sendgrid_concurrency")),
-            batch_size=int(config.get("sendgrid_batch_size")),
-            rate=rate if rate is not None else config.get("sendgrid_rate"),
-            retries=int(config.get("sendgrid_retries")),
-            tracking=bool(config.get("sendgrid_tracking")),
-        )
-
-    @property
-    def effective_batch_size(self) -> int:
-        """Under a low rate cap, smaller requests spread the messages evenly over time."""
-        if self.rate is None:
-            return self.batch_size
-        return max(1, min(self.batch_size, math.floor(self.rate)))
 
 
 # --------------------------------------------------------------------------
-# Request bodies
-
-
-def tracking_settings(enabled: bool) -> dict[str, Any]:
-    """SendGrid's own tracking: off unless asked (the project tracks opens and clicks itself)."""
-    return {
-        "click_tracking": {"enable": enabled, "enable_text": enabled},
-        "open_tracking": {"enable": enabled},
-        "subscription_tracking": {"enable": False},  # the project has its own unsubscribe
-    }
-
-
-def custom_args(campaign_id: int, subscriber_id: int) -> dict[str, str]:
-    """The only custom_args a message carries: identifiers, never personal data."""
-    return {"alerts_campaign": str(campaign_id), "alerts_recipient": str(subscriber_id)}
-
-
-def display_name(person: Subscriber) -> str | None:
-    """The recipient's name as SendGrid accepts it (no `;`, `,` or quotes), or None."""
-    name = re.sub(r'[;,"]+', " ", person.full_name)
-    name = " ".join(name.split())
-    return name or None
-
-
-def unsubscribe_headers(url: str) -> dict[str, str]:
-    """RFC 8058 one-click unsubscribe, as Gmail and Yahoo require of bulk senders."""
-    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
-
-
-def personalization(
-    person: Subscriber,
-    *,
-    substitutions: Mapping[str, str] | None = None,
-    unsubscribe_url: str | None = None,
-    subject: str | None = None,
-) -> dict[str, Any]:
-    """One recipient's personalization. The engine adds custom_args itself."""
-    address: dict[str, str] = {"email": str(person.email)}
-    name = display_name(person)
-    if name:
-        address["name"] = name
-    item: dict[str, Any] = {"to": [address]}
-    if subject is not None:
-        item["subject"] = subject
-    if substitutions:
-        item["substitutions"] = {str(k): str(v) for k, v in substitutions.items()}
-    if unsubscribe_url:
-        item["headers"] = unsubscribe_headers(unsubscribe_url)
-    return item
-
-
-def message_body(
-    *,
-    from_email: str,
-    subject: str,
-    html: str,
-    text: str,
-    personalizations: list[dict[str, Any]],
-    from_name: str | None = None,
-    reply_to: str | None = None,
-    categories: Iterable[str] = (),
-) -> dict[str, Any]:
-    """A mail/send body: message-level content shared by every personalization."""
-    sender: dict[str, str] = {"email": from_email}
-    if from_name:
-        sender["name"] = from_name
-    body: dict[str, Any] = {
-        "personalizations": personalizations,
-        "from": sender,
-        "subject": subject,
-        "content": [{"type": "text/plain", "value": text}, {"type": "text/html", "value": html}],
-    }
-    if reply_to:
-        body["reply_to"] = {"email": reply_to}
-    wanted = list(dict.fromkeys(categories))
-    if wanted:
-        check_categories(wanted)
-        body["categories"] = wanted
-    return body
-
-
-def check_categories(categories: list[str]) -> None:
-    if len(categories) > MAX_CATEGORIES:
-        raise SendError(
-            f"categories: SendGrid allows at most {MAX_CATEGORIES}, got {len(categories)}"
-        )
-    for category in categories:
-        if not category or len(category) > MAX_CATEGORY_CHARS:
-            raise SendError(
-                f"categories: each must be 1 to {MAX_CATEGORY_CHARS} characters: {category[:40]!r}"
-            )
-
-
-# --------------------------------------------------------------------------
-# One request and what its answer means
-
-
-class Kind(Enum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"  # 400
-    TOO_LARGE = "too_large"  # 413
-    RATE_LIMITED = "rate_limited"  # 429
-    SERVER_ERROR = "server_error"  # 5xx
-    NOT_SENT = "not_sent"  # connection failed before the request was written
-    LOST = "lost"  # timeout or broken connection after the request went out
-    AUTH = "auth"  # 401, 403
-    REFUSED = "refused"  # any other status (404, 405, 415...)
-
-
-RETRYABLE = {Kind.RATE_LIMITED, Kind.SERVER_ERROR, Kind.NOT_SENT}
-
-
-@dataclass
-class Answer:
-    kind: Kind
-    detail: str
-    status: int | None = None
-    message_id: str | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    reset_at: float | None = None  # Unix time from X-RateLimit-Reset
-
-
-_KIND_OF_STATUS = {
-    400: Kind.REJECTED,
-    401: Kind.AUTH,
-    403: Kind.AUTH,
-    413: Kind.TOO_LARGE,
-    429: Kind.RATE_LIMITED,
-}
-
-
-def _status_kind(status: int) -> Kind:
-    if 200 <= status < 300:
-        return Kind.ACCEPTED
-    if status >= 500:
-        return Kind.SERVER_ERROR
-    return _KIND_OF_STATUS.get(status, Kind.REFUSED)
-
-
-def _error_objects(body: bytes | str | None) -> list[dict[str, Any]]:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
-    try:
-        errors = json.loads(text).get("errors")
-    except (ValueError, AttributeError):
-        return [{"message": " ".join(text.split())[:200] or "no message"}]
-    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-
-
-def _describe(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for error in errors[:3]:
-        message = str(error.get("message") or "").strip()
-        parts.append(f"{error['field']}: {message}" if error.get("field") else message)
-    return "; ".join(parts) or "no message"
-
-
-def _reset_time(headers: Any) -> float | None:
-    value = headers.get("X-RateLimit-Reset") if headers is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-class Mailer:
-    """The official client, with a timeout, turning every outcome of a post into an Answer."""
-
-    def __init__(self, settings: SendSettings):
-        self.host = settings.host.rstrip("/")
-        self.timeout = settings.timeout
-        self.client = SendGridAPIClient(api_key=settings.api_key, host=self.host)
-        self.client.client.timeout = settings.timeout  # the client has none by default
-
-    def post(self, body: dict[str, Any]) -> Answer:
-        try:
-            response = self.client.send(body)
-        except http_errors.HTTPError as exc:
-            errors = _error_objects(exc.body)
-            detail = f"SendGrid {exc.status_code}: {_describe(errors)}"
-            reset = _reset_time(exc.headers)
-            return Answer(
-                _status_kind(exc.status_code), detail, exc.status_code, None, errors, reset
-            )
-        except urllib.error.URLError as exc:
-            # urllib wraps failures while connecting or writing the request: not sent.
-            return Answer(Kind.NOT_SENT, f"could not reach {self.host}: {exc.reason}")
-        except (TimeoutError, http.client.HTTPException, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                detail = f"no answer from SendGrid within {self.timeout:g} s"
-            else:
-                detail = f"connection broken after the request was sent ({type(exc).__name__})"
-            return Answer(Kind.LOST, detail)
-        message_id = response.headers.get("X-Message-Id") or ""
-        return Answer(Kind.ACCEPTED, "accepted", response.status_code, message_id)
-
-
-# --------------------------------------------------------------------------
-# Pacing: the rate cap and SendGrid's rate limit, shared by every worker
+# Pacing: the rate cap and the provider's rate limit, shared by every worker
 
 
 class Throttle:
-    """Spaces requests so messages/second stay under `rate`; a 429 pauses every worker."""
+    """Spaces requests so messages/second stay under `rate`; a rate limit pauses every worker."""
 
     def __init__(self, rate: float | None, stop: threading.Event):
         self.rate = rate
@@ -381,47 +119,47 @@ class _Halted(SendError):
 
 
 class Deliverer:
-    """Posts bodies with retries and backoff; shared by the workers of one run."""
+    """Hands batches to the provider with retries and backoff; shared by a run's workers."""
 
-    def __init__(self, mailer: Mailer, settings: SendSettings, stop: threading.Event):
-        self.mailer = mailer
+    def __init__(self, provider: DeliveryProvider, settings: SendSettings, stop: threading.Event):
+        self.provider = provider
+        self.title = provider.limits.provider
         self.settings = settings
         self.stop = stop
         self.throttle = Throttle(settings.rate, stop)
 
-    def post(self, body: dict[str, Any]) -> Answer:
-        """Post until an answer that is not worth retrying; raises _Stop when giving up."""
-        messages = len(body.get("personalizations") or [])
+    def post(self, batch: Batch) -> ProviderAnswer:
+        """Send until an answer that is not worth retrying; raises _Stop when giving up."""
         for attempt in range(self.settings.retries + 1):
-            if not self.throttle.wait_turn(messages):
+            if not self.throttle.wait_turn(len(batch.recipients)):
                 raise _Stop(_Halted())
-            answer = self.mailer.post(body)
+            answer = self.provider.send_batch(batch, self.settings)
             if answer.kind not in RETRYABLE:
                 return answer
             if attempt == self.settings.retries:
                 break
             delay = self._delay(answer, attempt)
             log.warning("%s; retrying in %.1f s", answer.detail, delay)
-            if answer.kind is Kind.RATE_LIMITED:
+            if answer.kind is AnswerKind.RATE_LIMITED:
                 self.throttle.pause(delay)
             elif self.stop.wait(delay):
                 raise _Stop(_Halted())
         raise _Stop(
             SendError(
-                f"SendGrid still failing after {self.settings.retries + 1} attempts "
+                f"{self.title} still failing after {self.settings.retries + 1} attempts "
                 f"({answer.detail}); the recipients not yet sent stay pending: "
                 "run the send again to continue"
             )
         )
 
-    def _delay(self, answer: Answer, attempt: int) -> float:
-        if answer.kind is Kind.RATE_LIMITED and answer.reset_at is not None:
-            wait = answer.reset_at - time.time()
+    def _delay(self, answer: ProviderAnswer, attempt: int) -> float:
+        if answer.kind is AnswerKind.RATE_LIMITED and answer.retry_at is not None:
+            wait = answer.retry_at - time.time()
             if wait > self.settings.max_rate_limit_wait:
-                when = datetime.fromtimestamp(answer.reset_at, UTC).strftime("%H:%M:%S UTC")
+                when = datetime.fromtimestamp(answer.retry_at, UTC).strftime("%H:%M:%S UTC")
                 raise _Stop(
                     SendError(
-                        f"SendGrid's rate limit resets at {when}; the recipients not yet "
+                        f"{self.title}'s rate limit resets at {when}; the recipients not yet "
                         "sent stay pending: run the send again after that"
                     )
                 )
@@ -430,125 +168,93 @@ class Deliverer:
         ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
 
-    def deliver(self, recipients: list[Subscriber], body: dict[str, Any]) -> BatchOutcome:
-        """Send one claimed batch, splitting it as SendGrid's answers require."""
+    def deliver(self, batch: Batch) -> BatchOutcome:
+        """Send one claimed batch, splitting it as the provider's answers require."""
         outcome = BatchOutcome()
-        parts: list[Part] = [(recipients, body)]
-        current: list[Subscriber] = []
+        parts = [batch]
+        current: Batch | None = None
         try:
             while parts:
-                current, part_body = parts.pop()
+                current = parts.pop()
                 if self.stop.is_set():
-                    outcome.released += _ids(current)
+                    outcome.released += _recipient_ids(current)
                     continue
-                answer = self.post(part_body)
-                parts += self._settle((current, part_body), answer, outcome)
+                parts += self._settle(current, self.post(current), outcome)
         except _Stop as stop:
-            outcome.released += _ids(current) + [i for part, _ in parts for i in _ids(part)]
+            left = [current, *parts] if current is not None else parts
+            outcome.released += [i for part in left for i in _recipient_ids(part)]
             outcome.stop = stop.error
             self.stop.set()
         except Exception as exc:  # a bug must not lose track of who may have been sent
-            outcome.unknown += [(i, f"internal error: {exc!r}") for i in _ids(current)]
-            outcome.released += [i for part, _ in parts for i in _ids(part)]
+            lost = _recipient_ids(current) if current is not None else []
+            outcome.unknown += [(i, f"internal error: {exc!r}") for i in lost]
+            outcome.released += [i for part in parts for i in _recipient_ids(part)]
             outcome.stop = SendError(f"unexpected error while sending: {exc!r}")
             self.stop.set()
         return outcome
 
-    def _settle(self, part: Part, answer: Answer, outcome: BatchOutcome) -> list[Part]:
+    def _settle(self, part: Batch, answer: ProviderAnswer, outcome: BatchOutcome) -> list[Batch]:
         """Record a final answer for a part; returns the parts still to send."""
-        recipients, body = part
-        if answer.kind is Kind.ACCEPTED:
-            outcome.sent += [(i, answer.message_id or "") for i in _ids(recipients)]
-        elif answer.kind is Kind.LOST:
-            outcome.unknown += [(i, answer.detail) for i in _ids(recipients)]
-        elif answer.kind is Kind.REJECTED:
+        ids = _recipient_ids(part)
+        if answer.kind is AnswerKind.ACCEPTED:
+            outcome.sent += [(i, answer.message_id or "") for i in ids]
+        elif answer.kind is AnswerKind.LOST:
+            outcome.unknown += [(i, answer.detail) for i in ids]
+        elif answer.kind is AnswerKind.REJECTED:
             return self._isolate(part, answer, outcome)
-        elif answer.kind is Kind.TOO_LARGE and len(recipients) > 1:
-            half = len(recipients) // 2
-            return [
-                (recipients[half:], _subset(body, range(half, len(recipients)))),
-                (recipients[:half], _subset(body, range(half))),
-            ]
+        elif answer.kind is AnswerKind.TOO_LARGE and len(ids) > 1:
+            half = len(ids) // 2
+            return [part.part(range(half, len(ids))), part.part(range(half))]
         else:
-            raise _Stop(_stop_error(answer, self.mailer.host))
+            raise _Stop(self._stop_error(answer))
         return []
 
-    def _isolate(self, part: Part, answer: Answer, outcome: BatchOutcome) -> list[Part]:
-        """Mark the recipients a 400 names as failed; the others go again without them."""
-        recipients, body = part
-        bad = _named_recipients(answer.errors, recipients)
+    def _isolate(self, part: Batch, answer: ProviderAnswer, outcome: BatchOutcome) -> list[Batch]:
+        """Mark the recipients a rejection names as failed; the others go again without them."""
+        bad = {i: reason for i, reason in answer.rejected.items() if 0 <= i < len(part.recipients)}
         if not bad:
             raise _Stop(
                 SendError(
-                    f"SendGrid rejected the message itself ({_describe(answer.errors)}); "
+                    f"{self.title} rejected the message itself ({answer.message_problem}); "
                     "nobody in that request was sent: fix the campaign and run the send again"
                 )
             )
-        outcome.failed += [(recipients[i].id or 0, reason) for i, reason in sorted(bad.items())]
+        recipients = part.recipients
+        outcome.failed += [(recipients[i].subscriber_id, bad[i]) for i in sorted(bad)]
         keep = [i for i in range(len(recipients)) if i not in bad]
-        if not keep:
-            return []
-        return [([recipients[i] for i in keep], _subset(body, keep))]
+        return [part.part(keep)] if keep else []
 
-    def send_one(self, body: dict[str, Any]) -> str:
-        """Post one body outside any ledger (test sends); returns its X-Message-Id."""
+    def send_one(self, batch: Batch) -> str:
+        """Send one batch outside any ledger (test sends); returns the provider's message id."""
         try:
-            answer = self.post(body)
+            answer = self.post(batch)
         except _Stop as stop:
             raise stop.error from None
-        if answer.kind is not Kind.ACCEPTED:
-            raise _stop_error(answer, self.mailer.host)
+        if answer.kind is not AnswerKind.ACCEPTED:
+            raise self._stop_error(answer)
         return answer.message_id or ""
 
-
-def _ids(people: list[Subscriber]) -> list[int]:
-    return [int(p.id or 0) for p in people]
-
-
-def _subset(body: dict[str, Any], indices: Iterable[int]) -> dict[str, Any]:
-    items = body["personalizations"]
-    return {**body, "personalizations": [items[i] for i in indices]}
-
-
-_PERSONALIZATION_FIELD = re.compile(r"^personalizations\.(\d+)(\.|$)")
-
-
-def _named_recipients(errors: list[dict[str, Any]], recipients: list[Subscriber]) -> dict[int, str]:
-    """{index in the request: SendGrid's message} for the recipients a 400 blames.
-
-    SendGrid names a personalization in `field` (personalizations.3.to.0.email); a
-    duplicate-address message names the address in brackets instead.
-    """
-    by_email = {str(p.email).lower(): i for i, p in enumerate(recipients)}
-    named: dict[int, str] = {}
-    for error in errors:
-        message = f"SendGrid 400: {str(error.get('message') or 'rejected').strip()}"
-        match = _PERSONALIZATION_FIELD.match(str(error.get("field") or ""))
-        if match and int(match.group(1)) < len(recipients):
-            named.setdefault(int(match.group(1)), message)
-            continue
-        for address in re.findall(r"\[([^\]\s]+@[^\]\s]+)\]", str(error.get("message") or "")):
-            if address.lower() in by_email:
-                named.setdefault(by_email[address.lower()], message)
-    return named
-
-
-def _stop_error(answer: Answer, host: str) -> SendError:
-    if answer.kind is Kind.AUTH:
-        return SendAuthError(
-            f"SendGrid refused the API key ({answer.detail}): check {API_KEY_ENV} and its "
-            "Mail Send permission; the recipients not yet sent stay pending"
-        )
-    if answer.kind is Kind.TOO_LARGE:
+    def _stop_error(self, answer: ProviderAnswer) -> SendError:
+        if answer.kind is AnswerKind.AUTH:
+            return SendAuthError(
+                f"{self.title} refused the API key ({answer.detail}): {answer.hint}; "
+                "the recipients not yet sent stay pending"
+            )
+        if answer.kind is AnswerKind.TOO_LARGE:
+            return SendError(
+                f"{self.title} refused the message as too large even for one recipient "
+                f"({answer.detail})"
+            )
+        if answer.kind is AnswerKind.REJECTED:
+            return SendError(f"{self.title} rejected the message ({answer.detail})")
         return SendError(
-            f"SendGrid refused the message as too large even for one recipient ({answer.detail})"
+            f"{self.title} at {self.provider.endpoint} answered {answer.detail}; {answer.hint}. "
+            "The recipients not yet sent stay pending"
         )
-    if answer.kind is Kind.REJECTED:
-        return SendError(f"SendGrid rejected the message ({answer.detail})")
-    return SendError(
-        f"SendGrid at {host} answered {answer.detail}; check sendgrid_host. "
-        "The recipients not yet sent stay pending"
-    )
+
+
+def _recipient_ids(batch: Batch) -> list[int]:
+    return [recipient.subscriber_id for recipient in batch.recipients]
 
 
 # --------------------------------------------------------------------------
@@ -558,39 +264,34 @@ def _stop_error(answer: Answer, host: str) -> SendError:
 def send_campaign(
     db: Database,
     campaign_id: int,
-    build_body: BodyBuilder,
+    build: BatchBuilder,
+    provider: DeliveryProvider,
     settings: SendSettings,
     *,
     retry_unknown: bool = False,
     limit: int | None = None,
     progress: Progress | None = None,
-    mailer: Mailer | None = None,
 ) -> SendSummary:
     """Send to the pending recipients of a campaign's (already frozen) ledger.
 
-    `build_body(recipients)` returns a mail/send body whose personalizations[i] is
-    addressed to recipients[i]; the engine sets each one's custom_args and the
-    message's tracking_settings. `limit` caps how many recipients this run sends to.
-    Raises SendError (with `.summary`) when the run has to stop; the recipients not
-    yet sent stay pending, so running it again continues.
+    `build(recipients)` returns a Batch whose recipients[i] is recipients[i]; the
+    engine tags it with the campaign. `limit` caps how many recipients this run
+    sends to. Raises SendError (with `.summary`) when the run has to stop; the
+    recipients not yet sent stay pending, so running it again continues.
     """
-    run = _Run(db, campaign_id, build_body, settings, mailer or Mailer(settings), progress)
+    run = _Run(db, campaign_id, build, provider, settings, progress)
     return run.execute(retry_unknown=retry_unknown, limit=limit)
 
 
-def send_message(settings: SendSettings, body: dict[str, Any], mailer: Mailer | None = None) -> str:
-    """Send one body now, with the engine's retries but no ledger; returns its X-Message-Id.
+def send_message(provider: DeliveryProvider, settings: SendSettings, batch: Batch) -> str:
+    """Send one batch now, with the engine's retries but no ledger; returns its message id.
 
-    For test sends: custom_args are removed so SendGrid's events for it never count
-    towards a campaign.
+    For test sends and letter copies: the messages are not tagged with a
+    campaign, so the provider's events about them never count towards one.
     """
-    items = [
-        {k: v for k, v in item.items() if k != "custom_args"} for item in body["personalizations"]
-    ]
-    body = {**body, "personalizations": items}
-    body["tracking_settings"] = tracking_settings(settings.tracking)
-    deliverer = Deliverer(mailer or Mailer(settings), settings, threading.Event())
-    return deliverer.send_one(body)
+    untagged = replace(batch, campaign_id=None)
+    provider.check_batch(untagged)
+    return Deliverer(provider, settings, threading.Event()).send_one(untagged)
 
 
 def pending_count(db: Database, campaign_id: int) -> int:
@@ -602,17 +303,18 @@ class _Run:
         self,
         db: Database,
         campaign_id: int,
-        build_body: BodyBuilder,
+        build: BatchBuilder,
+        provider: DeliveryProvider,
         settings: SendSettings,
-        mailer: Mailer,
         progress: Progress | None,
     ):
         self.db = db
         self.campaign_id = campaign_id
-        self.build_body = build_body
+        self.build = build
+        self.provider = provider
         self.settings = settings
         self.stop = threading.Event()
-        self.deliverer = Deliverer(mailer, settings, self.stop)
+        self.deliverer = Deliverer(provider, settings, self.stop)
         self.progress = progress
         self.summary = SendSummary()
         self.error: SendError | None = None
@@ -654,20 +356,20 @@ class _Run:
         """Refuse while another live process sends this campaign; close runs that died."""
         host = socket.gethostname()
         with write_transaction(self.db):
-            for run_id, pid, run_host in ledger_db.send_runs_open(self.db, self.campaign_id):
-                if run_host == host and pid and _process_alive(pid):
+            for run in ledger_db.send_runs_open(self.db, self.campaign_id):
+                if run.host == host and run.pid and _process_alive(run.pid):
                     raise SendBusy(
-                        f"campaign {self.campaign_id} is already being sent by process {pid}; "
+                        f"campaign {self.campaign_id} is already being sent by process {run.pid}; "
                         "wait for it to finish or stop it first"
                     )
-                ledger_db.send_run_end(self.db, run_id, "crashed", SendSummary(), "process died")
+                ledger_db.send_run_end(self.db, run.id, "crashed", SendSummary(), "process died")
             return ledger_db.send_run_begin(self.db, self.campaign_id, os.getpid(), host)
 
     def _work(self, limit: int | None) -> None:
         remaining = math.inf if limit is None else max(limit, 0)
         in_flight: set[Future[BatchOutcome]] = set()
-        size = self.settings.effective_batch_size
-        with ThreadPoolExecutor(self.settings.concurrency, "sendgrid") as pool:
+        size = min(self.settings.effective_batch_size, self.provider.limits.max_recipients)
+        with ThreadPoolExecutor(self.settings.concurrency, "delivery") as pool:
             try:
                 drained = False
                 while True:
@@ -677,13 +379,13 @@ class _Run:
                         and remaining > 0
                         and (len(in_flight) < self.settings.concurrency)
                     ):
-                        batch = self._claim(int(min(size, remaining)))
-                        if batch is None:
+                        claimed = self._claim(int(min(size, remaining)))
+                        if claimed is None:
                             drained = True
-                        elif batch:
-                            remaining -= len(batch)
-                            body = self._body_for(batch)
-                            in_flight.add(pool.submit(self.deliverer.deliver, batch, body))
+                        elif claimed:
+                            remaining -= len(claimed)
+                            batch = self._batch_for(claimed)
+                            in_flight.add(pool.submit(self.deliverer.deliver, batch))
                     if not in_flight:
                         return
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -737,14 +439,16 @@ class _Run:
         self.done += len(skipped) + len(duplicates)
         return unique
 
-    def _body_for(self, batch: list[Subscriber]) -> dict[str, Any]:
+    def _batch_for(self, claimed: list[Subscriber]) -> Batch:
+        """The builder's batch for the claimed recipients, checked and tagged with the campaign."""
         try:
-            body = self.build_body(batch)
-            _stamp(body, batch, self.campaign_id, self.settings.tracking)
+            batch = replace(self.build(claimed), campaign_id=self.campaign_id)
+            _check_addressed(batch, claimed)
+            self.provider.check_batch(batch)
         except BaseException:
-            ledger_db.ledger_record(self.db, self.campaign_id, released=_ids(batch))
+            ledger_db.ledger_record(self.db, self.campaign_id, released=_ids(claimed))
             raise
-        return body
+        return batch
 
     def _record(self, outcome: BatchOutcome) -> None:
         ledger_db.ledger_record(
@@ -767,37 +471,44 @@ class _Run:
             self.progress(min(self.done, self.total), self.total)
 
 
-def _stamp(body: dict[str, Any], batch: list[Subscriber], campaign_id: int, tracking: bool) -> None:
-    """Check that personalizations[i] is addressed to batch[i]; set custom_args and tracking."""
-    items = body.get("personalizations")
-    if not isinstance(items, list) or len(items) != len(batch):
-        count = len(items) if isinstance(items, list) else 0
+def _check_addressed(batch: Batch, claimed: list[Subscriber]) -> None:
+    """The builder's recipients[i] must be claimed[i]: the ledger records them by position."""
+    if len(batch.recipients) != len(claimed):
         raise SendError(
-            f"the message builder made {count} personalizations for {len(batch)} recipients"
+            f"the message builder made {len(batch.recipients)} messages "
+            f"for {len(claimed)} recipients"
         )
-    for position, (item, person) in enumerate(zip(items, batch, strict=True)):
-        to = item.get("to") or [{}]
-        if str(to[0].get("email", "")).lower() != str(person.email).lower():
+    for position, (recipient, person) in enumerate(zip(batch.recipients, claimed, strict=True)):
+        if recipient.subscriber_id != person.id or not same_person(
+            recipient.email, str(person.email)
+        ):
             raise SendError(
-                f"the message builder's personalization {position} is not addressed to "
-                f"subscriber {person.id}"
+                f"the message builder's recipient {position} is not subscriber {person.id}"
             )
-        item["custom_args"] = custom_args(campaign_id, int(person.id or 0))
-    body["tracking_settings"] = tracking_settings(tracking)
+
+
+def _ids(people: list[Subscriber]) -> list[int]:
+    return [_id(person) for person in people]
+
+
+def _id(person: Subscriber) -> int:
+    if person.id is None:
+        raise SendError("a recipient of the ledger has no subscriber id")
+    return person.id
 
 
 def _split_duplicates(
     people: list[Subscriber],
 ) -> tuple[list[Subscriber], list[tuple[int, str]]]:
-    """SendGrid refuses an address twice in one request; one message per address anyway."""
+    """One message per address, even when two subscribers share one inbox."""
     first: dict[str, int] = {}
     unique, duplicates = [], []
     for person in people:
-        key = str(person.email).strip().lower()
+        key = email_key(str(person.email))
         if key in first:
-            duplicates.append((int(person.id or 0), f"same address as subscriber {first[key]}"))
+            duplicates.append((_id(person), f"same address as subscriber {first[key]}"))
         else:
-            first[key] = int(person.id or 0)
+            first[key] = _id(person)
             unique.append(person)
     return unique, duplicates
 

@@ -160,9 +160,10 @@ def read_token(key: bytes, text: str, kind: TokenKind | None = None) -> Token:
 # --------------------------------------------------------------------------
 # Link rewriting
 
-NO_TRACK = "notrack:"
-_HREF_RE = re.compile(r'(<(?:a|area)\s[^>]*?\bhref=")(notrack:)?([^"]*)"', re.IGNORECASE)
-_TEXT_LINK_RE = re.compile(r"<(notrack:)?([a-z][a-z0-9+.-]*:[^<>\s]*)>", re.IGNORECASE)
+NO_TRACK = "notrack:"  # a link written `notrack:https://...` is left as it is, untracked
+_NO_TRACK_RE = re.escape(NO_TRACK)
+_HREF_RE = re.compile(rf'(<(?:a|area)\s[^>]*?\bhref=")({_NO_TRACK_RE})?([^"]*)"', re.IGNORECASE)
+_TEXT_LINK_RE = re.compile(rf"<({_NO_TRACK_RE})?([a-z][a-z0-9+.-]*:[^<>\s]*)>", re.IGNORECASE)
 _TRACKABLE_RE = re.compile(r"^https?://[^\s]+$", re.IGNORECASE)
 
 

@@ -1,7 +1,7 @@
 """A local stand-in for SendGrid's POST /v3/mail/send, for tests, benchmarks and the demo.
 
-It is a real HTTP server on 127.0.0.1 (stdlib only) that checks a request the
-way SendGrid does (Bearer auth, JSON body, the limits in ../shared/SENDGRID.md),
+It is a real HTTP server on 127.0.0.1 (the standard library's) that checks a
+request the way SendGrid does (Bearer auth, JSON body, the limits of wire.py),
 answers with SendGrid's status codes and JSON error bodies, and records every
 accepted request so each recipient's personalised message can be rebuilt.
 
@@ -34,18 +34,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-MAIL_SEND_PATH = "/v3/mail/send"
+from alerts.delivery.providers.sendgrid.wire import (
+    MAIL_SEND_PATH,
+    MAX_BODY_BYTES,
+    MAX_CATEGORIES,
+    MAX_CATEGORY_CHARS,
+    MAX_CUSTOM_ARGS_BYTES,
+    MAX_PERSONALIZATIONS,
+    MAX_RECIPIENTS,
+    MAX_SEND_AT_AHEAD,
+    MAX_SUBSTITUTION_BYTES,
+    RECIPIENT_ARG,
+)
+
 CONTROL_PATH = "/_fake/control"
 STATS_PATH = "/_fake/stats"
 
-MAX_PERSONALIZATIONS = 1000
-MAX_RECIPIENTS = 1000
-MAX_SUBSTITUTION_BYTES = 10_000
-MAX_CUSTOM_ARGS_BYTES = 10_000  # SendGrid wants the total strictly under this
-MAX_CATEGORIES = 10
-MAX_CATEGORY_CHARS = 255
-MAX_BODY_BYTES = 30 * 1024 * 1024
-MAX_SEND_AT_AHEAD = 72 * 3600
 RESERVED_HEADERS = frozenset(
     h.lower()
     for h in (
@@ -176,6 +180,12 @@ class Delivery:
     categories: list[str]
     from_email: str | None
     reply_to: str | None
+
+    @property
+    def subscriber_id(self) -> int | None:
+        """The subscriber the sender tagged this message with, if it did."""
+        tagged = self.custom_args.get(RECIPIENT_ARG, "")
+        return int(tagged) if tagged.isdigit() else None
 
 
 # --------------------------------------------------------------------------
@@ -455,8 +465,9 @@ def _substitute(text: str | None, substitutions: dict[str, str]) -> str | None:
 
 def _content_of(body: dict[str, Any], kind: str) -> str | None:
     for block in body.get("content") or []:
-        if block.get("type") == kind:
-            return block.get("value")
+        value = block.get("value")
+        if block.get("type") == kind and isinstance(value, str):
+            return value
     return None
 
 
@@ -759,14 +770,16 @@ class FakeSendGrid:
         status, body, errors, headers = self._judge(handler, handler.read_body(), fault)
         counts = _count_recipients(body)
         if status not in (200, 202):
-            self._log(RequestRecord(at, status, *counts, fault and fault.kind))
+            self._log(RequestRecord(at, status, *counts, fault.kind if fault else None))
             self._sleep(self.latency)
             handler.answer(status, errors, headers)
             return
         if status == 202:
             headers = {"X-Message-Id": self._accept(body)}
         late = fault is not None and fault.kind in ("drop_after_body", "slow")
-        self._log(RequestRecord(at, None if late else status, *counts, fault and fault.kind))
+        self._log(
+            RequestRecord(at, None if late else status, *counts, fault.kind if fault else None)
+        )
         if fault and fault.kind == "drop_after_body":
             handler.drop()
             return
@@ -879,12 +892,16 @@ def control(
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+        return _counts(response.read())
 
 
 def stats(url: str) -> dict[str, int]:
     with urllib.request.urlopen(url + STATS_PATH, timeout=10) as response:
-        return json.loads(response.read())
+        return _counts(response.read())
+
+
+def _counts(answer: bytes) -> dict[str, int]:
+    return {str(name): int(count) for name, count in json.loads(answer).items()}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

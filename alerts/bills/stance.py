@@ -1,0 +1,56 @@
+"""Where each member stands on a campaign's bill: Congress.gov's answer, then the CSV's.
+
+Congress.gov knows the sponsor and the cosponsors. A cosponsor who withdrew is no
+longer one: with no stance from a CSV they stand `unknown`, like every member the
+API does not name. A stance loaded from a CSV (`alerts bills load`) wins over the
+API's answer for that member.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from alerts.db import Database
+from alerts.db import bills as bills_db
+from alerts.models import Sponsorship, Stance
+
+
+def api_stance(sponsorship: Sponsorship) -> Stance:
+    """The stance Congress.gov's list gives a member it names."""
+    if sponsorship.is_sponsor:
+        return Stance.SPONSOR
+    if sponsorship.is_current_cosponsor:
+        return Stance.COSPONSOR
+    return Stance.UNKNOWN
+
+
+@dataclass(frozen=True)
+class BillStances:
+    """The stance of every member anyone knows about; every other member's is unknown."""
+
+    known: Mapping[str, Stance]  # by bioguide id
+
+    def of(self, bioguide: str) -> Stance:
+        return self.known.get(bioguide, Stance.UNKNOWN)
+
+    def counts(self) -> dict[str, int]:
+        """Members known to stand each way, for every stance but unknown."""
+        counted = Counter(self.known.values())
+        return {s.value: counted[s] for s in Stance if s is not Stance.UNKNOWN}
+
+
+def resolve_stances(
+    sponsorships: Iterable[Sponsorship], overrides: Mapping[str, Stance]
+) -> BillStances:
+    known = {s.bioguide: api_stance(s) for s in sponsorships}
+    known.update(overrides)
+    return BillStances(known)
+
+
+def campaign_stances(db: Database, slug: str) -> BillStances:
+    """The stances on the campaign's bill: its latest fetch, then its CSV overrides."""
+    fetch = bills_db.latest_fetch(db, slug)
+    sponsorships = fetch.sponsorships if fetch is not None else ()
+    return resolve_stances(sponsorships, bills_db.stance_overrides(db, slug))

@@ -1,0 +1,112 @@
+"""An action campaign's letter for one member of Congress: subject, body, call script, tweet.
+
+The letter's texts are Jinja (sandbox.py) with the real `target` and
+`subscriber`, rendered each time a letter page is shown. They are plain
+text: nothing here escapes them, so whatever shows them must.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from alerts.email.personalise import one_line
+from alerts.email.sandbox import Fields, TemplateProblem, render_source
+from alerts.errors import CampaignError
+from alerts.models import Campaign, LetterSpec, Member, SourceText, Subscriber
+
+TWEET_LIMIT = 280
+LETTER_SUBSCRIBER_FIELDS = ("first_name", "last_name", "full_name", "city", "state", "zip")
+
+
+@dataclass(frozen=True)
+class LetterText:
+    subject: str
+    body: str
+
+
+def _letter_context(subscriber: Subscriber, target: Member) -> dict[str, Any]:
+    person = {name: getattr(subscriber, name) or "" for name in LETTER_SUBSCRIBER_FIELDS}
+    member = {f.name: getattr(target, f.name) for f in fields(Member)}
+    member = {k: ("" if v is None else v) for k, v in member.items()}
+    return {
+        "subscriber": Fields("subscriber", person),
+        "target": Fields("target", member),
+    }
+
+
+def _render_part(
+    campaign: Campaign, label: str, source: SourceText, subscriber: Subscriber, target: Member
+) -> str:
+    try:
+        return render_source(source, campaign.path, label, _letter_context(subscriber, target))
+    except TemplateProblem as problem:
+        raise CampaignError(str(problem)) from None
+
+
+def _letter(campaign: Campaign) -> LetterSpec:
+    if campaign.letter is None:
+        raise CampaignError(f"{campaign.path}: {campaign.slug} is not an action campaign")
+    return campaign.letter
+
+
+def render_letter(campaign: Campaign, subscriber: Subscriber, target: Member) -> LetterText:
+    """The letter's subject and body for one target. Plain text: escape it to show it."""
+    letter = _letter(campaign)
+    subject = _render_part(campaign, "letter subject", letter.subject, subscriber, target)
+    body = _render_part(campaign, "letter body", letter.body, subscriber, target)
+    return LetterText(one_line(subject).strip(), body.strip() + "\n")
+
+
+def render_call_script(campaign: Campaign, subscriber: Subscriber, target: Member) -> str | None:
+    letter = _letter(campaign)
+    if letter.call_script is None:
+        return None
+    text = _render_part(campaign, "call_script", letter.call_script, subscriber, target)
+    return text.strip() + "\n"
+
+
+def render_tweet(campaign: Campaign, subscriber: Subscriber, target: Member) -> str | None:
+    letter = _letter(campaign)
+    if letter.tweet is None:
+        return None
+    return " ".join(_render_part(campaign, "tweet", letter.tweet, subscriber, target).split())
+
+
+def check_letter(
+    campaign: Campaign, subscriber: Subscriber, targets: Sequence[Member]
+) -> list[str]:
+    """Problems found rendering each part of the letter for sample targets."""
+    letter = _letter(campaign)
+    parts = [
+        ("letter subject", letter.subject),
+        ("letter body", letter.body),
+        ("call_script", letter.call_script),
+        ("tweet", letter.tweet),
+    ]
+    problems: list[str] = []
+    for label, source in parts:
+        if source is None:
+            continue
+        for target in targets:
+            problem = _part_problem(campaign, label, source, subscriber, target)
+            if problem is not None and problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _part_problem(
+    campaign: Campaign, label: str, source: SourceText, subscriber: Subscriber, target: Member
+) -> str | None:
+    try:
+        text = _render_part(campaign, label, source, subscriber, target)
+    except CampaignError as exc:
+        return str(exc)
+    length = len(" ".join(text.split()))
+    if label != "tweet" or length <= TWEET_LIMIT:
+        return None
+    return (
+        f"{campaign.path}:{source.line}: tweet: {length} characters "
+        f"for {target.full_name}, over the limit of {TWEET_LIMIT}"
+    )

@@ -1,0 +1,190 @@
+"""Personalising: one recipient's message from a campaign compiled once.
+
+compile.py leaves a placeholder for every per-recipient value. Here each
+recipient gets the map from placeholder to value (`recipient_values`: names,
+the signed unsubscribe, open, letter and click URLs), escaped for the
+placeholder's context, and `personalise` fills the placeholders in. A
+provider that substitutes values itself is handed the same map, so what it
+delivers is what `personalise` shows.
+
+    compiled = compile.compile_campaign(campaign, site, templates_dir)
+    prepared = PreparedCampaign(compiled, campaign_id, link_ids, key, base_url)
+    values = recipient_values(prepared, subscriber, targets)
+    message = personalise(compiled, values)     # build_message does both
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from alerts.email import links
+from alerts.email.compile import CAP_SUFFIX
+from alerts.email.links import TokenKind, TokenMaker
+from alerts.errors import CampaignError
+from alerts.models import (
+    HTML_CONTEXT,
+    PLACEHOLDER_RE,
+    TEXT_CONTEXT,
+    CampaignKind,
+    CompiledCampaign,
+    RenderedMessage,
+    Subscriber,
+    Targets,
+    placeholder,
+)
+
+NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
+UNSUBSCRIBE_TEXT_KEY = placeholder("unsubscribe_url", TEXT_CONTEXT)
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def one_line(value: str) -> str:
+    """A value safe for a subject or header: no CR, LF or other control characters."""
+    if value.isprintable():
+        return value
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+
+
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe, as Gmail and Yahoo require of bulk senders."""
+    return {"List-Unsubscribe": f"<{one_line(url)}>", "List-Unsubscribe-Post": ONE_CLICK}
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceholderKey:
+    """One placeholder spelling, such as `-ALRT.link.3.h-`, and what it stands for."""
+
+    key: str
+    name: str  # link.3
+    context: str  # h (HTML-escaped), t (plain text) or n (neutral)
+
+    @classmethod
+    def parse(cls, key: str) -> PlaceholderKey:
+        match = PLACEHOLDER_RE.fullmatch(key)
+        if match is None:
+            raise ValueError(f"not a placeholder: {key!r}")
+        return cls(key, match.group(1), match.group(2))
+
+
+@dataclass(frozen=True)
+class PreparedCampaign:
+    """A compiled campaign registered in the database, ready to personalise."""
+
+    compiled: CompiledCampaign
+    campaign_id: int
+    link_ids: tuple[int, ...]  # link_ids[i] is the links row of compiled.links[i]
+    key: bytes
+    base_url: str
+
+    @cached_property
+    def plan(self) -> tuple[PlaceholderKey, ...]:
+        """Every placeholder the message uses, in a stable order."""
+        return tuple(PlaceholderKey.parse(key) for key in sorted(self.compiled.keys))
+
+    @cached_property
+    def tokens(self) -> TokenMaker:
+        return TokenMaker(self.key, self.campaign_id)
+
+    @cached_property
+    def fallbacks(self) -> dict[str, str]:
+        return dict(self.compiled.fallbacks)
+
+    @cached_property
+    def names_representative(self) -> bool:
+        """Whether any message part shows the recipient's representative."""
+        return any(slot.name.startswith("rep_") for slot in self.plan)
+
+
+def stored_id(subscriber: Subscriber) -> int:
+    """The id of a subscriber read from the database (or the sample); tokens name it."""
+    if subscriber.id is None:
+        raise ValueError("a message can only be made for a stored subscriber")
+    return subscriber.id
+
+
+def short_name(value: str | None) -> str:
+    """A name as messages show it: one line, at most NAME_LIMIT characters."""
+    return one_line(value or "").strip()[:NAME_LIMIT]
+
+
+def _raw_values(
+    prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
+) -> dict[str, str]:
+    """Every per-recipient value by placeholder name: one line each, not yet escaped."""
+    fallbacks = prepared.fallbacks
+    rep = targets.representative if targets else None
+    known = {
+        "first_name": short_name(subscriber.first_name),
+        "last_name": short_name(subscriber.last_name),
+        "full_name": short_name(subscriber.full_name),
+        "rep_full_name": short_name(rep.full_name) if rep else "",
+        "rep_last_name": short_name(rep.last_name) if rep else "",
+        "rep_title": short_name(rep.title) if rep else "",
+    }
+    values: dict[str, str] = {}
+    for name, value in known.items():
+        fallback = fallbacks.get(name, "")
+        values[name] = value or fallback
+        values[name + CAP_SUFFIX] = value or fallback[:1].upper() + fallback[1:]
+    sid = stored_id(subscriber)
+    base = prepared.base_url
+    make = prepared.tokens.make
+    values["unsubscribe_url"] = links.unsubscribe_url(base, make(TokenKind.UNSUBSCRIBE, sid))
+    values["open_url"] = links.open_url(base, make(TokenKind.OPEN, sid))
+    if prepared.compiled.kind is CampaignKind.ACTION:
+        values["letter_url"] = links.letter_url(base, make(TokenKind.LETTER, sid))
+    for index, link_id in enumerate(prepared.link_ids):
+        values[f"link.{index}"] = links.click_url(base, make(TokenKind.CLICK, sid, link_id))
+    return values
+
+
+def recipient_values(
+    prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
+) -> dict[str, str]:
+    """The substitution map for one recipient: placeholder spelling -> value.
+
+    HTML placeholders get HTML-escaped values, text ones the raw value on one
+    line. A provider substitutes them itself; `personalise` does it locally.
+    """
+    raw = _raw_values(prepared, subscriber, targets)
+    escape = html.escape
+    return {
+        slot.key: escape(raw[slot.name]) if slot.context == HTML_CONTEXT else raw[slot.name]
+        for slot in prepared.plan
+    }
+
+
+def recipient_headers(prepared: PreparedCampaign, subscriber_id: int) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe headers for one recipient."""
+    token = prepared.tokens.make(TokenKind.UNSUBSCRIBE, subscriber_id)
+    return unsubscribe_headers(links.unsubscribe_url(prepared.base_url, token))
+
+
+def personalise(compiled: CompiledCampaign, values: Mapping[str, str]) -> RenderedMessage:
+    """One recipient's message: the compiled parts with every placeholder replaced.
+
+    `values` maps each placeholder spelling (compiled.keys) to its value, escaped
+    for its context (`recipient_values` builds it). Raises CampaignError if one
+    is missing.
+    """
+    try:
+        subject_plan, html_plan, text_plan = compiled.plans
+        subject = subject_plan.fill(values)
+        html_part = html_plan.fill(values)
+        text_part = text_plan.fill(values)
+        unsubscribe = values[UNSUBSCRIBE_TEXT_KEY]
+    except KeyError as exc:
+        raise CampaignError(f"{compiled.slug}: no value for placeholder {exc.args[0]}") from None
+    return RenderedMessage(
+        one_line(subject), html_part, text_part, unsubscribe_headers(unsubscribe)
+    )
+
+
+def build_message(
+    prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
+) -> RenderedMessage:
+    """One recipient's full message, as the provider will deliver it."""
+    return personalise(prepared.compiled, recipient_values(prepared, subscriber, targets))

@@ -1,0 +1,40 @@
+"""What a visitor does on a letter page: "I sent it", picking a House member, editing a letter.
+
+The recording functions are writer jobs: the server runs them in its group
+committer (tracking/committer.py).
+"""
+
+from __future__ import annotations
+
+from alerts.db import Database
+from alerts.letters.page import LetterPage
+from alerts.targets import districts
+from alerts.tracking import recording
+from alerts.tracking.machines import Visit
+
+LETTER_SUBJECT_LIMIT = 300  # characters, for edits posted back
+LETTER_BODY_LIMIT = 20_000
+
+
+def record_sent(db: Database, page: LetterPage, bioguide: str, visit: Visit) -> bool:
+    """Record "I sent it" for one of the page's members; True only the first time."""
+    return recording.record_letter_sent(db, page.campaign_id, page.subscriber_id, bioguide, visit)
+
+
+def choose_district(db: Database, page: LetterPage, district: int) -> None:
+    """Remember the House district the subscriber picked on the page.
+
+    Raises LookupFailed when the district map no longer offers that district.
+    """
+    districts.choose_district(db, page.subscriber_id, district)
+
+
+def check_letter_edit(subject: str, letter: str) -> str | None:
+    """What is wrong with a letter posted back, in a sentence for the page, or None."""
+    if not letter.strip():
+        return "The letter is empty: write something before asking for a copy."
+    if len(letter) > LETTER_BODY_LIMIT:
+        return f"The letter is longer than {LETTER_BODY_LIMIT:,} characters: please shorten it."
+    if len(subject) > LETTER_SUBJECT_LIMIT:
+        return f"The subject is longer than {LETTER_SUBJECT_LIMIT} characters: please shorten it."
+    return None

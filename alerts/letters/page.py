@@ -1,0 +1,240 @@
+"""A recipient's letter page: their members of Congress and a letter to each.
+
+`letter_page` builds what `GET /a/<token>` shows from the campaign file as
+it is now (campaigns.py), the recipient's targets and the letters they
+already said they sent. Letters are plain text (email/letter_text.py) until
+the page template escapes them. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from alerts.db import Database
+from alerts.db import campaigns as campaigns_db
+from alerts.db import events as events_db
+from alerts.db import subscribers as subscribers_db
+from alerts.email import letter_text
+from alerts.errors import CampaignError
+from alerts.letters import urls
+from alerts.letters.campaigns import LetterCampaigns
+from alerts.models import (
+    Campaign,
+    CampaignKind,
+    Chamber,
+    Confidence,
+    DistrictFlag,
+    Member,
+    Status,
+    Subscriber,
+    Targets,
+    TextCode,
+    seat_name,
+)
+from alerts.targets import lookup as targets
+from alerts.tracking.recording import http_url
+
+
+def addressed_letter(member: Member, body: str) -> str:
+    """The letter as it is pasted into a form: "The Honorable <name>", then the body.
+
+    A body that already starts with "The Honorable" is left as the author wrote it.
+    """
+    text = body.strip("\n")
+    if text.lower().startswith("the honorable"):
+        return text + "\n"
+    return f"The Honorable {member.full_name}\n\n{text}\n"
+
+
+def addressed_tweet(text: str, handle: str | None) -> str:
+    """The tweet, starting with @handle when the member has one the text leaves out."""
+    if not handle or f"@{handle}".lower() in text.lower():
+        return text
+    return f"@{handle} {text}"
+
+
+@dataclass(frozen=True)
+class LetterTarget:
+    """One member of Congress on a letter page, with their letter (plain text)."""
+
+    member: Member
+    subject: str
+    letter: str  # "The Honorable ..." and the body, as the textarea starts
+    call_script: str | None = None
+    tweet: str | None = None
+    sent: bool = False  # the subscriber pressed "I sent it" for this member
+
+    @property
+    def contact_url(self) -> str | None:
+        return http_url(self.member.contact_url) or http_url(self.member.website)
+
+    @property
+    def contact_is_form(self) -> bool:
+        """True when the link is a contact form, not just the member's home page."""
+        form = http_url(self.member.contact_url)
+        return form is not None and form != http_url(self.member.website)
+
+    @property
+    def phone_url(self) -> str | None:
+        return urls.tel_url(self.member.phone)
+
+    @property
+    def mailto_url(self) -> str:
+        return urls.mailto_url(self.subject, self.letter)
+
+    @property
+    def tweet_url(self) -> str | None:
+        return urls.tweet_url(self.tweet) if self.tweet else None
+
+
+class HouseLookup(StrEnum):
+    """What the page can say about the subscriber's House member."""
+
+    NOT_ASKED = "not_asked"  # the letter goes to senators only
+    KNOWN = "known"
+    CHOOSE = "choose"  # the ZIP spans several districts and nobody was picked yet
+    VACANT = "vacant"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class LetterPage:
+    """Everything `GET /a/<token>` shows; None fields mean "not known"."""
+
+    campaign_id: int
+    subscriber_id: int
+    subscriber: Subscriber
+    available: bool  # False: the campaign file is gone or broken: no letter to show
+    chambers: tuple[Chamber, ...] = ()
+    targets: tuple[LetterTarget, ...] = ()
+    house: HouseLookup = HouseLookup.NOT_ASKED
+    candidates: tuple[Member, ...] = ()  # House members to pick from (ambiguous ZIP)
+    picked: Member | None = None  # the House member the subscriber picked earlier
+    seat: str | None = None  # the known House seat (NY-10), also when vacant
+    state: str | None = None
+    flags: tuple[str, ...] = ()
+    topic: str | None = None
+    text_code: TextCode | None = None
+
+    @property
+    def asks_senate(self) -> bool:
+        return Chamber.SENATE in self.chambers
+
+    @property
+    def text_code_url(self) -> str | None:
+        code = self.text_code
+        return urls.sms_url(code.number, code.keyword) if code else None
+
+    def target(self, bioguide: str) -> LetterTarget | None:
+        return next((t for t in self.targets if t.member.bioguide == bioguide), None)
+
+    def candidate(self, district: str) -> Member | None:
+        """The House member of the district picked in the form, if it is one of the page's."""
+        return next(
+            (m for m in self.candidates if m.district is not None and str(m.district) == district),
+            None,
+        )
+
+    def edited(self, bioguide: str, subject: str, letter: str) -> LetterPage:
+        """The page showing a letter as the visitor edited it (after a POST)."""
+        return self._with(bioguide, subject=subject, letter=letter)
+
+    def marked_sent(self, bioguide: str) -> LetterPage:
+        return self._with(bioguide, sent=True)
+
+    def _with(self, bioguide: str, **changes: Any) -> LetterPage:
+        targets = tuple(
+            replace(t, **changes) if t.member.bioguide == bioguide else t for t in self.targets
+        )
+        return replace(self, targets=targets)
+
+
+def letter_page(
+    db: Database, letters: LetterCampaigns, campaign_id: int, subscriber_id: int
+) -> LetterPage | None:
+    """The letter page of one subscriber in one campaign, or None when either is unknown.
+
+    A forgotten subscriber has no page.
+    """
+    record = campaigns_db.campaign_record_by_id(db, campaign_id)
+    subscriber = subscribers_db.subscriber_or_none(db, subscriber_id)
+    if record is None or subscriber is None or subscriber.status == Status.FORGOTTEN:
+        return None
+    campaign = letters.get(record) if record.kind == CampaignKind.ACTION else None
+    if campaign is None or campaign.letter is None:
+        return LetterPage(campaign_id, subscriber_id, subscriber, available=False)
+    found = targets.targets_for(db, subscriber_id)
+    chambers = campaign.letter.to
+    sent = events_db.letter_targets_sent(db, campaign_id, subscriber_id)
+    try:
+        built = _letter_targets(campaign, subscriber, found, chambers, sent)
+    except CampaignError as exc:
+        letters.warn(record.slug, str(exc), f"its letter does not render ({exc})")
+        return LetterPage(campaign_id, subscriber_id, subscriber, available=False)
+    return LetterPage(
+        campaign_id=campaign_id,
+        subscriber_id=subscriber_id,
+        subscriber=subscriber,
+        available=True,
+        chambers=chambers,
+        targets=built,
+        house=_house_lookup(found, chambers),
+        candidates=tuple(targets.candidate_members(db, found)) if Chamber.HOUSE in chambers else (),
+        picked=found.representative if DistrictFlag.CHOSEN in found.flags else None,
+        seat=_seat(found),
+        state=found.state,
+        flags=found.flags,
+        topic=campaign.letter.topic,
+        text_code=campaign.letter.text_code,
+    )
+
+
+def _letter_targets(
+    campaign: Campaign,
+    subscriber: Subscriber,
+    found: Targets,
+    chambers: tuple[Chamber, ...],
+    sent: set[str],
+) -> tuple[LetterTarget, ...]:
+    members: list[Member] = []
+    for chamber in chambers:
+        if chamber is Chamber.HOUSE and found.representative is not None:
+            members.append(found.representative)
+        elif chamber is Chamber.SENATE:
+            members.extend(found.senate)
+    return tuple(_letter_target(campaign, subscriber, m, m.bioguide in sent) for m in members)
+
+
+def _letter_target(
+    campaign: Campaign, subscriber: Subscriber, member: Member, sent: bool
+) -> LetterTarget:
+    letter = letter_text.render_letter(campaign, subscriber, member)
+    tweet = letter_text.render_tweet(campaign, subscriber, member)
+    return LetterTarget(
+        member=member,
+        subject=letter.subject,
+        letter=addressed_letter(member, letter.body),
+        call_script=letter_text.render_call_script(campaign, subscriber, member),
+        tweet=addressed_tweet(tweet, member.twitter) if tweet else None,
+        sent=sent,
+    )
+
+
+def _house_lookup(found: Targets, chambers: tuple[Chamber, ...]) -> HouseLookup:
+    if Chamber.HOUSE not in chambers:
+        return HouseLookup.NOT_ASKED
+    if found.representative is not None:
+        return HouseLookup.KNOWN
+    if found.vacant_house:
+        return HouseLookup.VACANT
+    if found.confidence is Confidence.AMBIGUOUS and found.house:
+        return HouseLookup.CHOOSE
+    return HouseLookup.UNKNOWN
+
+
+def _seat(found: Targets) -> str | None:
+    if found.state and found.district is not None:
+        return seat_name(found.state, found.district)
+    return None
