@@ -45,7 +45,7 @@ OptionalText = Literal[
     "sendgrid_webhook_public_key",
 ]
 Text = Literal["sendgrid_host", "congress_api_url"]
-Flag = Literal["sendgrid_tracking"]
+Flag = Literal["sendgrid_tracking", "allow_smtputf8"]
 Count = Literal["sendgrid_concurrency", "sendgrid_batch_size", "sendgrid_retries"]
 Number = Literal["sendgrid_timeout"]
 OptionalNumber = Literal["sendgrid_rate"]
@@ -101,6 +101,13 @@ SETTINGS: dict[str, Setting] = {
             bool,
             False,
             "Turn on SendGrid's own open and click tracking as well as the project's.",
+        ),
+        Setting(
+            "allow_smtputf8",
+            bool,
+            False,
+            "Send to addresses with non-ASCII characters before the @ (SMTPUTF8). SendGrid "
+            "drops them, so sends skip them; set this only for a provider that delivers them.",
         ),
         Setting(
             "sendgrid_timeout",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -154,6 +155,32 @@ class Member:
         if self.chamber == Chamber.SENATE or self.district is None:
             return self.state
         return seat_name(self.state, self.district)
+
+    @property
+    def surname(self) -> str:
+        """The last name as the member's display name (`full_name`) writes it.
+
+        Greetings, links and summaries use it, so that a member is one name on a
+        page: the roster's last name can hold more than the name the member goes
+        by ("Hernández Rivera" beside "Pablo José Hernández"). It is the longest
+        leading part of the roster's last name that the display name contains,
+        spelled as the display name spells it; the roster's last name when none is.
+        """
+        words = self.last_name.split()
+        shown = [word.strip(",") for word in self.full_name.split()]
+        folded = [_folded(word) for word in shown]
+        for size in range(len(words), 0, -1):
+            wanted = [_folded(word) for word in words[:size]]
+            for start in range(len(shown) - size + 1):
+                if folded[start : start + size] == wanted:
+                    return " ".join(shown[start : start + size])
+        return self.last_name
+
+
+def _folded(word: str) -> str:
+    """A word compared without case or accents: "Hernández" and "HERNANDEZ" are one."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 @dataclass
@@ -377,6 +404,28 @@ def readable_placeholders(text: str) -> str:
     return PLACEHOLDER_RE.sub(lambda m: "{" + m.group(1).removesuffix(".cap") + "}", text)
 
 
+# What each per-recipient variable stands for, in words, for subjects in reports.
+PLACEHOLDER_LABELS = {
+    "first_name": "first name",
+    "last_name": "last name",
+    "full_name": "full name",
+    "rep_full_name": "representative's full name",
+    "rep_last_name": "representative's last name",
+    "rep_title": "representative's title",
+}
+_READABLE_RE = re.compile(r"\{([a-z_]+)\}")
+
+
+def labelled_placeholders(text: str) -> str:
+    """A stored subject (`{first_name}, ask ...`) as people read it: `[first name], ask ...`."""
+
+    def label(match: re.Match[str]) -> str:
+        name = PLACEHOLDER_LABELS.get(match.group(1))
+        return f"[{name}]" if name else match.group(0)
+
+    return _READABLE_RE.sub(label, text)
+
+
 def placeholder(name: str, context: str = NEUTRAL_CONTEXT) -> str:
     """The spelling of one per-recipient placeholder, e.g. `-ALRT.first_name.h-`."""
     return f"{PLACEHOLDER_MARK}{name}.{context}-"
@@ -526,6 +575,7 @@ class CompiledCampaign:
     reply_to: str | None = None
     links: tuple[str, ...] = ()
     fallbacks: tuple[tuple[str, str], ...] = ()  # (field, value used when blank)
+    list_id: str | None = None  # the List-Id header's value (RFC 2919), when known
 
     @cached_property
     def keys(self) -> frozenset[str]:
@@ -601,6 +651,11 @@ class CampaignRecord:
     send_finished_at: str | None
 
     @property
+    def readable_subject(self) -> str:
+        """The subject with its per-recipient variables named in words: `[first name]`."""
+        return labelled_placeholders(self.subject)
+
+    @property
     def status(self) -> str:
         if self.send_finished_at:
             return "sent"
@@ -658,7 +713,7 @@ class ParsedEvents:
 
     events: tuple[ProviderEvent, ...]
     received: int  # items in the payload
-    invalid: int = 0  # items that are not events: no event id, type or timestamp
+    invalid: int = 0  # items that are not events of ours: no event id, type or timestamp, a bad id
     ignored: int = 0  # events of a type the project does not keep
 
 
@@ -670,7 +725,7 @@ class IngestSummary:
     recorded: int = 0
     duplicates: int = 0  # an event id the provider already reported: it retried
     ignored: int = 0  # an event type we do not keep, or about nobody of ours
-    invalid: int = 0  # not an event: no event id, event type or timestamp
+    invalid: int = 0  # not an event of ours: no event id, type or timestamp, a bad id; skipped
     status_changes: int = 0
 
     def as_dict(self) -> dict[str, int]:

@@ -15,7 +15,9 @@ as message-level content and each recipient's `values` as substitutions.
 Sending a campaign (`alerts send`):
 
     plan = plan_send(db, config, campaigns_dir, templates_dir, slug)   # every check
-    summary = run_send(db, plan, limit=..., progress=...)   # freeze once, then the engine
+    frozen = freeze_recipients(db, plan)       # the list (or a top-up), before anyone is asked
+    summary = run_send(db, frozen.plan, limit=..., progress=...)   # exactly that list
+    unfreeze_recipients(db, frozen)            # or: nobody confirmed, the freeze is undone
     dry_run(db, plan, outbox_path=...)                       # no HTTP, no ledger
     send_test(plan, ["me@example.org"])                      # the sample, "[TEST] "
     send_status(db, campaigns_dir, slug)                     # `alerts campaigns status`
@@ -52,11 +54,11 @@ from alerts.email.personalise import (
     UNSUBSCRIBE_TEXT_KEY,
     PlaceholderKey,
     PreparedCampaign,
+    campaign_headers,
     personalise,
     recipient_headers,
     recipient_values,
     stored_id,
-    unsubscribe_headers,
 )
 from alerts.errors import CampaignError, SendInterrupted
 from alerts.models import (
@@ -422,7 +424,7 @@ class CampaignMessages:
         if unsubscribe is None:
             headers = recipient_headers(self.prepared, stored_id(person))
         else:
-            headers = unsubscribe_headers(unsubscribe)
+            headers = campaign_headers(self.prepared.compiled, unsubscribe)
         return Recipient.of(person, values, headers)
 
 
@@ -433,6 +435,40 @@ def _targets_reader(db: Database, prepared: PreparedCampaign) -> TargetsOf:
     return lambda batch: targets.targets_for_many(db, [stored_id(p) for p in batch])
 
 
+@dataclass(frozen=True)
+class FrozenRecipients:
+    """A run's recipients, frozen into the ledger before anyone is asked to confirm them.
+
+    The run sends to the ledger's pending recipients and nobody else: people who
+    join the segment after the freeze wait for the next run's top-up.
+    """
+
+    plan: SendPlan  # as it stands after the freeze: started, with the ledger's counts
+    added: tuple[int, ...]  # frozen by this run: every recipient on a first run, else a top-up
+    first_run: bool  # this run started the send
+    earlier: int  # frozen by earlier runs and still to send (pending; unknown when retried)
+
+    @property
+    def top_up(self) -> int:
+        """People who joined the segment since the send started, frozen by this run."""
+        return 0 if self.first_run else len(self.added)
+
+
+def freeze_recipients(
+    db: Database, plan: SendPlan, *, retry_unknown: bool = False
+) -> FrozenRecipients:
+    """Freeze the segment's subscribed people now: the whole list, or the top-up of a rerun."""
+    earlier = plan.to_send(retry_unknown) if plan.started else 0
+    added = ledger_db.ledger_freeze(db, plan.campaign_id, plan.campaign.segment)
+    after = replace(plan, started=True, ledger=ledger_db.ledger_counts(db, plan.campaign_id))
+    return FrozenRecipients(after, tuple(added), first_run=not plan.started, earlier=earlier)
+
+
+def unfreeze_recipients(db: Database, frozen: FrozenRecipients) -> None:
+    """Undo a freeze nobody confirmed; a send that had not started is a draft again."""
+    ledger_db.ledger_unfreeze(db, frozen.plan.campaign_id, frozen.added)
+
+
 def run_send(
     db: Database,
     plan: SendPlan,
@@ -441,7 +477,10 @@ def run_send(
     limit: int | None = None,
     progress: engine.Progress | None = None,
 ) -> SendSummary:
-    """Freeze the recipients (first run only), then send to the pending ones.
+    """Send to the pending recipients, freezing them first if no run has yet.
+
+    A caller that asks for confirmation freezes first (freeze_recipients) and
+    passes the plan it returns, so the run sends to exactly the list it showed.
 
     Raises SendError (with `.summary`) when the run has to stop and
     SendInterrupted on Ctrl-C; either way a rerun continues where it stopped.
@@ -549,6 +588,7 @@ def dry_run(
             people = [
                 p for p in subscribers_db.subscribers_by_ids(db, chunk) if lifecycle.is_sendable(p)
             ]
+            people, _unsupported = engine.split_unsupported(people, plan.provider.limits)
             summary.skipped += len(chunk) - len(people)
             people = people[: total - messages]
             if people:
@@ -561,15 +601,22 @@ def dry_run(
 
 
 def _dry_run_candidates(db: Database, plan: SendPlan, retry_unknown: bool) -> list[int]:
-    """The recipients a real run would claim now, in the order it would claim them."""
+    """The recipients a real run would claim now, in the order it would claim them.
+
+    After the first run, that is the ledger's pending recipients and the top-up:
+    the people the segment selects now who are not in the ledger yet.
+    """
+    segment = segments_db.segment_subscriber_ids(
+        db, plan.campaign.segment, exclude_campaign_id=plan.campaign_id
+    )
     if not plan.started:
-        return segments_db.segment_subscriber_ids(
-            db, plan.campaign.segment, exclude_campaign_id=plan.campaign_id
-        )
+        return segment
     states = [DeliveryState.PENDING]
     if retry_unknown:
         states += [DeliveryState.UNKNOWN, DeliveryState.IN_FLIGHT]
-    return ledger_db.ledger_ids(db, plan.campaign_id, states)
+    in_ledger = set(ledger_db.ledger_ids(db, plan.campaign_id, list(DeliveryState)))
+    top_up = [i for i in segment if i not in in_ledger]
+    return sorted(ledger_db.ledger_ids(db, plan.campaign_id, states) + top_up)
 
 
 def _render_batch(plan: SendPlan, batch: Batch, box: outbox.Outbox | None) -> None:
@@ -629,6 +676,10 @@ class SendStatus:
     failures: list[tuple[str, int]]  # (the provider's reason, recipients), most frequent first
     runs: list[dict[str, Any]]
     listed: list[ledger_db.LedgerRecipient]  # the recipients in the state asked for, if any
+    skips: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # (reason, recipients)
+
+    def skipped_for(self, reason: str) -> int:
+        return sum(n for skip, n in self.skips if skip == reason)
 
     def as_dict(self, *, listed_state: str | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -638,6 +689,7 @@ class SendStatus:
             "finished_at": self.finished_at,
             "counts": self.counts,
             "failures": [{"reason": r, "count": n} for r, n in self.failures],
+            "skips": [{"reason": r, "count": n} for r, n in self.skips],
             "runs": len(self.runs),
         }
         if listed_state:
@@ -666,4 +718,5 @@ def send_status(
         failures=ledger_db.ledger_reasons(db, record.id, DeliveryState.FAILED),
         runs=ledger_db.send_run_history(db, record.id),
         listed=listed,
+        skips=ledger_db.ledger_reasons(db, record.id, DeliveryState.SKIPPED),
     )

@@ -326,7 +326,7 @@ CREATE TABLE members (
             twitter TEXT,
             state_rank TEXT,
             senate_class INTEGER
-        );
+        , term_start TEXT, term_end TEXT);
 
 -- index members_seat on members
 CREATE INDEX members_seat ON members (state, chamber, district);
@@ -343,6 +343,14 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- table migrations on migrations
 CREATE TABLE migrations ( id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
 
+-- table redrawn_states on redrawn_states
+CREATE TABLE redrawn_states (
+            congress INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (congress, state)
+        ) WITHOUT ROWID
+        ;
+
 -- table roster_versions on roster_versions
 CREATE TABLE roster_versions (
             id INTEGER PRIMARY KEY,
@@ -356,7 +364,7 @@ CREATE TABLE roster_versions (
             members INTEGER NOT NULL,
             zip_rows INTEGER NOT NULL,
             changes TEXT
-        );
+        , congress INTEGER, redrawn_file TEXT, redrawn_sha256 TEXT);
 
 -- table send_ledger on send_ledger
 CREATE TABLE send_ledger (
@@ -547,9 +555,19 @@ CREATE INDEX subscribers_status ON subscribers (status);
 CREATE TABLE zip_districts (
             zip TEXT NOT NULL,
             state TEXT NOT NULL,
-            district INTEGER NOT NULL,
+            district INTEGER NOT NULL, share REAL,
             PRIMARY KEY (zip, state, district)
         ) WITHOUT ROWID;
 
 -- index zip_districts_seat on zip_districts
 CREATE INDEX zip_districts_seat ON zip_districts (state, district);
+
+-- table zip_maps on zip_maps
+CREATE TABLE zip_maps (
+            state TEXT PRIMARY KEY,
+            congress INTEGER,
+            source_file TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            loaded_at TEXT NOT NULL,
+            roster_version INTEGER REFERENCES roster_versions (id)
+        ) WITHOUT ROWID;

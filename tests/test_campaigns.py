@@ -58,7 +58,7 @@ def test_examples_load():
     action = campaigns.find_campaign(EXAMPLES, "end-qualified-immunity-act")
     assert update.kind is CampaignKind.UPDATE and update.letter is None
     assert action.kind is CampaignKind.ACTION
-    assert action.letter is not None and action.letter.to == (Chamber.HOUSE,)
+    assert action.letter is not None and action.letter.to == (Chamber.HOUSE, Chamber.SENATE)
     assert "Ending Qualified Immunity Act" in action.letter.body.text
     assert "§ 1983" in action.body.text
     assert action.letter.call_script is not None and action.letter.tweet is not None

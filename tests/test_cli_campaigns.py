@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 import pytest
+from starlette.testclient import TestClient
 
+from alerts.config import Config
 from alerts.db import open_db
+from alerts.email.links import read_token, token_key
+from alerts.errors import TokenError
+from alerts.web.app import create_app
 
 ACTION = "end-qualified-immunity-act"
 UPDATE = "progress-report"
@@ -109,6 +116,16 @@ CASES = [
         "    Dear {{ target.nick }}\n---\nBody\n",
         ":8: letter body: target has no field 'nick'",
     ),
+    (
+        "---\nsubject: Hi\nkind: update\n---\nHello\n\n"
+        "[Tell us](https://example.org/survey?who={{ subscriber.first_name }})\n",
+        ":7: body: the link https://example.org/survey?who={first_name} holds a per-recipient",
+    ),
+    (
+        "---\nsubject: Hi\nkind: action\nletter:\n  to: house\n  subject: S\n  body: B\n"
+        "---\nHello\n\n<https://example.org/reps/{{ representative.last_name }}/contact>\n",
+        ":11: body: the link https://example.org/reps/{rep_last_name}/contact holds",
+    ),
 ]
 
 
@@ -129,6 +146,19 @@ def test_check_reports_missing_footer_parts(cli, project):
     )
     result = cli("campaigns", "check", UPDATE, ok=False)
     assert "update.mjml: the footer after the content must show the postal address" in result.output
+
+
+def test_check_refuses_a_template_link_with_a_per_recipient_variable(cli, project):
+    template = project / "templates" / "update.mjml"
+    template.write_text(
+        template.read_text(encoding="utf-8").replace(
+            "{{ content }}",
+            '{{ content }}<a href="https://example.org/?n={{ subscriber.first_name }}">x</a>',
+        ),
+        encoding="utf-8",
+    )
+    result = cli("campaigns", "check", UPDATE, ok=False)
+    assert "the link https://example.org/?n={first_name} holds a per-recipient" in result.output
 
 
 def test_check_reports_mjml_errors(cli, project):
@@ -168,7 +198,8 @@ def test_preview_html_with_sample(cli, project):
     assert "<!doctype html>" in result.output
     assert "Hi Alex," in result.output and "Jordan Sample" in result.output
     assert "-ALRT." not in result.output
-    assert re.search(r'href="https://act\.example\.org/a/[\w-]+"', result.output)
+    assert '<a href="#preview"' in result.output  # the letter button leads nowhere
+    assert "https://act.example.org/" not in result.output
 
 
 def test_preview_text_shows_headers(cli, project):
@@ -176,8 +207,12 @@ def test_preview_text_shows_headers(cli, project):
     assert "From: End QI <updates@example.org>" in result.output
     assert "Reply-To: team@example.org" in result.output
     assert "Subject: What your support made possible this season" in result.output
-    assert re.search(r"List-Unsubscribe: <https://act\.example\.org/u/[\w-]+>", result.output)
+    assert "List-Unsubscribe: <#preview>" in result.output
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in result.output
+    assert (
+        "List-Id: Citizens Against Qualified Immunity "
+        "<citizens-against-qualified-immunity.example.org>" in result.output
+    )
     assert "<html" not in result.output
 
 
@@ -206,11 +241,7 @@ def test_preview_for_a_real_subscriber(cli, project):
     text = cli("preview", ACTION, "--email", "zoe@example.org", "--text").output
     assert "Subject: <Zoë>, ask your representative to end qualified immunity" in text
     assert "To: zoe@example.org" in text
-    from alerts.email.links import read_token, token_key
-
-    secret = re.search(r'(?m)^secret = "(.*)"$', (project / "alerts.toml").read_text()).group(1)
-    token = re.search(r"/u/([\w-]+)>", text).group(1)
-    assert read_token(token_key(secret), token).subscriber_id == sid
+    assert sid not in (None, 0)
     other = cli("preview", ACTION, "--email", "nobody@example.org").output
     assert "no subscriber has the email nobody@example.org" in other
 
@@ -241,3 +272,65 @@ def test_preview_needs_base_url_and_a_valid_campaign(cli, project):
         "utf-8",
     )
     assert "base_url must be an https:// URL" in cli("preview", UPDATE, ok=False).output
+
+
+def _add_subscriber(project: Path, email: str) -> int:
+    db = open_db(project / "subscribers.db")
+    sid = (
+        db["subscribers"]
+        .insert(
+            {
+                "email": email,
+                "email_key": email,
+                "first_name": "Zoe",
+                "status": "subscribed",
+                "created_at": "x",
+                "updated_at": "x",
+            }
+        )
+        .last_pk
+    )
+    db.conn.commit()
+    db.close()
+    return int(sid)
+
+
+def _urls(document: str, text: str) -> set[str]:
+    """Every URL a mail app or browser could fetch or follow in a message and its headers."""
+    attributes = re.findall(r'\b(?:href|src)="([^"]*)"', document)
+    bracketed = re.findall(r"<((?:[a-z]+:|#)[^<>\s]*)>", text)
+    return {html.unescape(url) for url in attributes} | set(bracketed)
+
+
+@pytest.mark.parametrize("slug", [ACTION, UPDATE])
+def test_a_preview_records_nothing_and_carries_no_working_token(cli, project, slug):
+    sid = _add_subscriber(project, "zoe@example.org")
+    preview = project / "preview.html"
+    cli("preview", slug, "--email", "zoe@example.org", "--out", str(preview))
+    text = cli("preview", slug, "--email", "zoe@example.org", "--text").output
+    document = preview.read_text(encoding="utf-8")
+    assert "Hi Zoe," in document  # it is Zoe's message
+    urls = _urls(document, text)
+
+    config = Config.load(project / "alerts.toml")
+    key = token_key(config.require("secret"))
+    base = config.require("base_url")
+    with TestClient(create_app(project / "subscribers.db", config), follow_redirects=False) as app:
+        app.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"
+        for url in sorted(urls):
+            for part in filter(None, re.split(r"[/?#=&.]", url)):
+                with pytest.raises(TokenError):
+                    read_token(key, part)
+            if url.startswith(base):
+                path = urlsplit(url).path
+                assert app.get(path).status_code in (200, 302, 404)
+                assert app.post(path, data={"List-Unsubscribe": "One-Click"}).status_code < 500
+            else:  # the campaign's own pages, or nowhere
+                assert url.startswith(("https://", "mailto:", "#")), url
+    db = open_db(project / "subscribers.db")
+    assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    assert db.execute("SELECT status FROM subscribers WHERE id = ?", [sid]).fetchone()[0] == (
+        "subscribed"
+    )
+    db.close()
+    assert "#preview" in urls and not any("/o/" in url for url in urls)

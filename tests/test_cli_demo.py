@@ -40,6 +40,10 @@ def test_demo_runs_the_whole_pipeline_and_says_where_everything_is(tmp_path):
         "opens the letter page",
         'presses "I sent it"',
         "unsubscribes",
+        "ALERTS_TODAY=2027-01-05 alerts send",  # the dress rehearsal of the changeover
+        "out-of-date targets",
+        "Roster: the 120th Congress",
+        "now addressed to Representative Marisol Trialdale",
     )
     for step in steps:
         assert step in out, step

@@ -33,6 +33,7 @@ from send_helpers import (
     use_fake,
 )
 
+from alerts import pipeline
 from alerts.cli import send as send_cli
 from alerts.config import Config
 from alerts.db import campaigns as campaigns_db
@@ -446,12 +447,77 @@ def test_rate_caps_the_size_of_each_request(cli, crowd, fake):
     assert sorted(r.personalizations for r in fake.requests) == [2, 10]
 
 
-def test_people_frozen_at_the_start_are_the_recipients_not_later_signups(cli, crowd, fake):
-    cli("send", UPDATE, "--yes", "--limit", "4")
-    add_subscribers(cli, crowd, 3, start=100)
-    cli("send", UPDATE, "--yes")
-    assert len(fake.deliveries()) == PEOPLE
+def test_people_frozen_at_the_start_are_the_recipients_not_later_signups(
+    cli, crowd, fake, monkeypatch
+):
+    freeze = pipeline.freeze_recipients
+
+    def freeze_then_people_sign_up(*args: Any, **kwargs: Any) -> pipeline.FrozenRecipients:
+        frozen = freeze(*args, **kwargs)
+        _import_elsewhere(crowd, 3, start=100)  # while the run sends
+        return frozen
+
+    monkeypatch.setattr(pipeline, "freeze_recipients", freeze_then_people_sign_up)
+    assert summary_of(cli("send", UPDATE, "--yes", "--format", "json"))["sent"] == PEOPLE
     assert email_of(100) not in by_email(fake.deliveries())
+    assert ledger(crowd, UPDATE) == {"sent": PEOPLE}
+    monkeypatch.setattr(pipeline, "freeze_recipients", freeze)
+    # The next run's top-up is what is frozen at its start, and nobody else.
+    assert summary_of(cli("send", UPDATE, "--yes", "--format", "json"))["sent"] == 3
+    assert Counter(Counter(d.email for d in fake.deliveries()).values()) == {1: PEOPLE + 3}
+
+
+def _import_elsewhere(project: Path, count: int, start: int) -> None:
+    """`alerts import` of `count` new people, run by someone else in another process."""
+    path = project / f"late-{start}.csv"
+    lines = [f"{email_of(i)},Late{i},05401" for i in range(start, start + count)]
+    path.write_text("email,first_name,zip\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTS_", "SENDGRID_"))}
+    imported = subprocess.run(
+        [sys.executable, "-m", "alerts", "import", str(path)],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+
+
+def test_the_prompt_sends_exactly_the_list_it_counted(cli, crowd, fake, monkeypatch):
+    monkeypatch.setattr(send_cli, "on_terminal", lambda: True)
+    questions: list[str] = []
+
+    def people_sign_up_while_it_waits(question: str) -> bool:
+        questions.append(question)
+        _import_elsewhere(crowd, 7, start=200)
+        return True
+
+    ask = send_cli.ask
+    monkeypatch.setattr(send_cli, "ask", people_sign_up_while_it_waits)
+    result = cli("send", ACTION, "--format", "json")
+    assert questions == [f"Send to {PEOPLE} recipients now?"]
+    assert summary_of(result)["sent"] == PEOPLE and len(fake.deliveries()) == PEOPLE
+    assert ledger(crowd, ACTION) == {"sent": PEOPLE}
+
+    # Running it again offers the latecomers as a top-up, with its own count and question.
+    monkeypatch.setattr(send_cli, "ask", ask)
+    declined = cli("send", ACTION, input="n\n", ok=False).stderr
+    assert "Recipients continuing: 0 still to send (12 sent)" in declined
+    assert "Top-up     7 people joined the segment since this send started" in declined
+    assert "Send to the 7 new recipients of the top-up now? [y/N]" in declined
+    assert "Nothing was sent." in declined
+    assert ledger(crowd, ACTION) == {"sent": PEOPLE}
+    cli("send", ACTION, input="y\n")
+    assert ledger(crowd, ACTION) == {"sent": PEOPLE + 7}
+    assert Counter(Counter(d.email for d in fake.deliveries()).values()) == {1: PEOPLE + 7}
+
+
+def test_a_top_up_can_be_declined_while_the_rest_continues(cli, crowd, fake, monkeypatch):
+    cli("send", UPDATE, "--yes", "--limit", "4")
+    _import_elsewhere(crowd, 2, start=300)
+    monkeypatch.setattr(send_cli, "on_terminal", lambda: True)
+    result = cli("send", UPDATE, input="y\nn\n")
+    assert f"Send to {PEOPLE - 4} recipients now? [y/N]" in result.stderr
+    assert "Also send to the 2 new recipients of the top-up now? [y/N]" in result.stderr
+    assert ledger(crowd, UPDATE) == {"sent": PEOPLE}
+    assert email_of(300) not in by_email(fake.deliveries())
 
 
 def test_unknown_recipients_are_listed_and_resent_only_when_asked(cli, crowd, fake, monkeypatch):
@@ -528,6 +594,45 @@ def test_status_counts_every_state_and_groups_failure_reasons(cli, crowd, fake):
     assert re.search(r"^failed\s+2$", table, re.M)
     assert re.search(r"^2\s+SendGrid 400: Does not contain a valid address\.$", table, re.M)
     assert re.search(rf"^total\s+{PEOPLE}$", table, re.M)
+
+
+def test_addresses_sendgrid_drops_are_warned_of_skipped_counted_and_listed(cli, crowd, fake):
+    people = crowd / "accents.csv"
+    people.write_text(
+        "email,first_name,zip\nzoë@example.org,Zoë,05401\nplain@exämple.org,Pat,05401\n"
+        "josé.garcía@example.org,José,05401\n",
+        encoding="utf-8",
+    )
+    imported = cli("import", str(people))
+    warned = [line for line in imported.stderr.splitlines() if "non-ASCII" in line]
+    assert [line.split(": ")[1] for line in warned] == ["line 2", "line 4"]
+    assert "SendGrid drops addresses with non-ASCII characters before the @" in warned[0]
+
+    sent = cli("send", UPDATE, "--yes", "--format", "json")
+    assert summary_of(sent)["sent"] == PEOPLE + 1 and summary_of(sent)["skipped"] == 2
+    assert f"2 recipients of {UPDATE} are skipped as unsupported_address" in sent.stderr
+    assert "zoë@example.org" not in by_email(fake.deliveries())
+    assert "plain@exämple.org" in by_email(fake.deliveries())
+
+    status = cli("campaigns", "status", UPDATE).stdout
+    assert "Reasons of skips" in status and re.search(r"\b2\s+unsupported_address", status)
+    listed = json.loads(cli("campaigns", "status", UPDATE, "--list", "skipped",
+                            "--format", "json").stdout)  # fmt: skip
+    assert listed["skips"] == [{"reason": "unsupported_address", "count": 2}]
+    assert sorted(r["email"] for r in listed["skipped"]) == [
+        "josé.garcía@example.org",
+        "zoë@example.org",
+    ]
+
+
+def test_allow_smtputf8_sends_them_and_the_import_does_not_warn(cli, crowd, fake, monkeypatch):
+    monkeypatch.setenv("ALERTS_ALLOW_SMTPUTF8", "true")
+    people = crowd / "accents.csv"
+    people.write_text("email,first_name,zip\nzoë@example.org,Zoë,05401\n", encoding="utf-8")
+    assert "non-ASCII" not in cli("import", str(people)).stderr
+    sent = summary_of(cli("send", UPDATE, "--yes", "--format", "json"))
+    assert (sent["sent"], sent["skipped"]) == (PEOPLE + 1, 0)
+    assert "zoë@example.org" in by_email(fake.deliveries())
 
 
 def test_status_of_a_draft_and_of_nothing(cli, crowd):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 
 import pytest
 from stats_data import EXPECTED_JSON, T0, add_campaign, add_event, build_letter_campaign
@@ -199,3 +201,148 @@ def _state_lines(output: str) -> dict[str, str]:
     """The By state table of `alerts stats SLUG`: state -> "recipients sent opened"."""
     section = output.split("By state", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
     return {line.split()[0]: " ".join(line.split()[1:5]) for line in section}
+
+
+# --------------------------------------------------------------------------
+# A large action alert as staff send it: a subject with variables, about a
+# hundred members written to, one person's letters on the first day.
+
+ACTION = "end-qualified-immunity-act"
+READABLE_SUBJECT = "[first name], ask [representative's full name] to end qualified immunity"
+MEMBERS = 100
+ORGANISATION = "Citizens Against Qualified Immunity"
+
+
+@pytest.fixture
+def action_project(cli, project):
+    """The shipped action alert, registered by a preview, its letters to 100 members."""
+    cli("preview", ACTION, "--out", "preview.html")
+    db = open_db(project / "subscribers.db")
+    [(cid,)] = db.execute("SELECT id FROM campaigns WHERE slug = ?", [ACTION]).fetchall()
+    db.execute("UPDATE campaigns SET send_started_at = '2026-09-21T14:13:20Z' WHERE id = ?", [cid])
+    db["subscribers"].insert_all(
+        {"id": n, "email": f"p{n}@example.org", "created_at": "x", "updated_at": "x"}
+        for n in range(1, 31)
+    )
+    db["send_ledger"].insert_all(
+        {"campaign_id": cid, "subscriber_id": n, "state": "sent"} for n in range(1, 31)
+    )
+    db["members"].insert_all(
+        {
+            "bioguide": f"M{n:06d}",
+            "chamber": "house",
+            "state": "CA",
+            "district": n,
+            "title": "Representative",
+            "full_name": f"Alexandria Bartholomew-Featherstonehaugh {n}",
+            "last_name": "Featherstonehaugh",
+            "party": "Independent",
+        }
+        for n in range(1, MEMBERS + 1)
+    )
+    # Person 1 writes to every member; people 2-30 each to the first few members.
+    for n in range(1, MEMBERS + 1):
+        add_event(db, cid, 1, "letter_sent", T0 + n * 60, target=f"M{n:06d}")
+    for person in range(2, 31):
+        for n in range(1, 1 + (person % 5)):
+            add_event(db, cid, person, "letter_sent", T0 + 3 * 3600 + person, target=f"M{n:06d}")
+    for hour, people in ((0, 30), (1, 12), (5, 3)):
+        for person in range(1, people + 1):
+            add_event(db, cid, person, "open", T0 + hour * 3600 + person)
+    db.conn.commit()
+    db.close()
+    return project
+
+
+def test_the_report_names_the_subject_in_words_and_the_organisation(cli, action_project):
+    page = html.unescape(cli("stats", ACTION, "--format", "html").output)
+    shown = READABLE_SUBJECT
+    assert f"<title>{shown} · {ORGANISATION} campaign report</title>" in page
+    assert f"<h1>{shown}</h1>" in page
+    assert f'<p class="org">{ORGANISATION}</p>' in page
+    assert "{first_name}" not in page and "{rep_full_name}" not in page
+    text = cli("stats", ACTION).output
+    assert text.splitlines()[0] == f"{ACTION} (action): {READABLE_SUBJECT}"
+    overview = html.unescape(cli("stats", "--format", "html").output)
+    assert f"<title>All campaigns · {ORGANISATION} campaign report</title>" in overview
+    assert "1 campaign, newest first" in overview
+
+
+def test_counts_of_one_are_singular(cli, project):
+    db = open_db(project / "subscribers.db")
+    cid = add_campaign(db, "one-letter", started="2026-09-21T14:13:20Z")
+    db["subscribers"].insert(
+        {"id": 1, "email": "p@example.org", "created_at": "x", "updated_at": "x"}
+    )
+    db["send_ledger"].insert({"campaign_id": cid, "subscriber_id": 1, "state": "sent"})
+    db["links"].insert({"campaign_id": cid, "url": "https://example.org/a"})
+    add_event(db, cid, 1, "delivered", T0, provider_id="d1")
+    add_event(db, cid, 1, "open", T0 + 60)
+    add_event(db, cid, 1, "click", T0 + 61, link=1)
+    add_event(db, cid, 1, "letter_sent", T0 + 120, target="S000001")
+    db.conn.commit()
+    db.close()
+    page = cli("stats", "one-letter", "--format", "html").output
+    text = cli("stats", "one-letter").output
+    for shown in (page, text):
+        assert "by 1 person" in shown
+        assert not re.search(r"\b1 (people|letters|recipients|clicks|messages)\b", shown), shown
+    assert "of 1 recipient<" in page and "1 person, of delivered" in page
+    assert "the 1 recipient SendGrid reported" in page
+    assert "S000001: 1 letter" in page and "1 · 1 click<" in page
+
+
+def test_letters_per_member_charts_the_top_15_and_tables_them_all(cli, action_project):
+    page = cli("stats", ACTION, "--format", "html").output
+    chart = re.search(r'<svg[^>]*aria-labelledby="members-title[^"]*">(.*?)</svg>', page, re.S)
+    assert chart is not None
+    height = int(re.search(r'height="(\d+)"', chart.group(0)).group(1))
+    assert height <= 15 * 60
+    assert chart.group(1).count('<rect class="s3"') == 15
+    assert "…and 85 more members: the table lists all." in page
+    table = page[page.index("<caption>Letters per member</caption>") :]
+    assert table[: table.index("</table>")].count("<tr><th") == MEMBERS
+    # Labels put the seat first and are cut between words, never inside one.
+    labels = re.findall(r"<title>([^<]*)</title>([^<]*)</text>", chart.group(1))
+    assert len(labels) == 15
+    for full, shown in labels:
+        assert re.fullmatch(r"CA-\d+ · Alexandria Bartholomew-Featherstonehaugh \d+", full)
+        assert shown == full or (shown.endswith("…") and full.startswith(shown[:-1]))
+        assert full[len(shown) - 1] == " " or shown == full, shown
+
+
+def test_the_time_chart_has_y_ticks_and_gridlines(cli, action_project):
+    page = cli("stats", ACTION, "--format", "html").output
+    chart = re.search(r'<svg[^>]*aria-labelledby="activity-title[^"]*">(.*?)</svg>', page, re.S)
+    assert chart is not None
+    body = chart.group(1)
+    assert re.findall(r'class="tick"[^>]*>([\d,]+)<', body)[:4] == ["0", "10", "20", "30"]
+    assert body.count('<line class="grid"') >= 4 and body.count('<line class="axis"') == 3
+    assert "Opens per hour" in body and "Letters per hour" in body
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [320, 390, 1280])
+def test_the_large_report_fits_every_screen(cli, action_project, browser, artifacts, width):
+    cli("stats", ACTION, "--format", "html", "--out", "report.html")
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto((action_project / "report.html").as_uri())
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.evaluate("innerWidth")
+    assert page.locator("h1").inner_text() == READABLE_SUBJECT
+    assert page.locator(".org").inner_text() == ORGANISATION
+    members = page.locator('svg[aria-labelledby^="members-title"]')
+    box = members.bounding_box()
+    assert box is not None and box["height"] <= 15 * 60
+    # No chart label runs into the figure at the other end of its line.
+    overlaps = page.evaluate(
+        """() => [...document.querySelectorAll('svg[role=img]')].flatMap((svg) => {
+          const texts = [...svg.querySelectorAll('text')].map((t) => t.getBBox());
+          return texts.flatMap((a, i) => texts.slice(i + 1).filter((b) =>
+            a.x < b.x + b.width && b.x < a.x + a.width &&
+            a.y < b.y + b.height && b.y < a.y + a.height).map((b) =>
+              svg.getAttribute('aria-labelledby') + ': ' + JSON.stringify([a, b])));
+        })"""
+    )
+    assert overlaps == []
+    page.screenshot(path=str(artifacts / f"stats-large-report-{width}.png"), full_page=True)
+    page.close()

@@ -8,9 +8,10 @@ import pytest
 
 from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
+from alerts.email import letter_text
 from alerts.letters import page, urls
 from alerts.letters.campaigns import LetterCampaigns
-from alerts.models import CampaignRecord
+from alerts.models import CampaignRecord, Member, Subscriber
 from alerts.pipeline import SAMPLE_REPRESENTATIVE
 from alerts.tracking.recording import http_url
 
@@ -92,3 +93,62 @@ def test_tweet_and_sms_urls():
 )
 def test_only_absolute_http_urls_become_links(url, safe):
     assert http_url(url) == safe
+
+
+# --------------------------------------------------------------------------
+# One name per member, and members in words
+
+
+def _member(full_name: str, last_name: str, **fields: object) -> Member:
+    values: dict[str, object] = {
+        "bioguide": "X000001",
+        "chamber": "house",
+        "state": "PR",
+        "district": 0,
+        "title": "Resident Commissioner",
+        "full_name": full_name,
+        "last_name": last_name,
+    }
+    return Member(**{**values, **fields})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("full_name", "last_name", "surname"),
+    [
+        ("Pablo José Hernández", "Hernández Rivera", "Hernández"),  # the public roster's
+        ("Gerald Exemplar, Jr.", "Exemplar", "Exemplar"),
+        ("Chris Van Hollen", "Van Hollen", "Van Hollen"),
+        ("Linda T. Sánchez", "Sanchez", "Sánchez"),  # spelled as the display name spells it
+        ("Pat Doe", "Smith", "Smith"),  # nothing in common: the roster's last name
+    ],
+)
+def test_a_members_surname_is_the_one_their_display_name_uses(full_name, last_name, surname):
+    assert _member(full_name, last_name).surname == surname
+
+
+def test_the_greeting_uses_the_name_in_the_address():
+    campaign = campaigns.load_campaign(bundled_dir("campaigns") / "end-qualified-immunity-act.md")
+    member = _member("Pablo José Hernández", "Hernández Rivera")
+    subscriber = Subscriber(id=1, email="a@example.org", first_name="Ana", last_name="Ruiz")
+    body = letter_text.render_letter(campaign, subscriber, member).body
+    assert page.addressed_letter(member, body).startswith(
+        "The Honorable Pablo José Hernández\n\nDear Resident Commissioner Hernández:\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "role"),
+    [
+        ({"chamber": "senate", "state": "OH", "district": None, "state_rank": "senior"},
+         "Senior senator for Ohio"),
+        ({"title": "Delegate", "state": "DC"}, "Delegate for the District of Columbia"),
+        ({}, "Resident Commissioner for Puerto Rico"),
+        ({"title": "Representative", "state": "VT"}, "Representative for Vermont (at large)"),
+        ({"title": "Representative", "state": "NY", "district": 12},
+         "Representative for New York's 12th district"),
+        ({"title": "Representative", "state": "TX", "district": 23},
+         "Representative for Texas's 23rd district"),
+    ],
+)  # fmt: skip
+def test_members_in_words_name_their_state(fields, role):
+    assert page.member_role(_member("A B", "B", **fields)) == role

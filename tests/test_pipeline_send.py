@@ -249,5 +249,6 @@ def test_send_status_of_a_sent_campaign(setup, fake):
     assert status.runs[0]["outcome"] == "completed" and status.runs[0]["sent"] == 4
     data = status.as_dict(listed_state="sent")
     assert set(data) == {
-        "slug", "status", "started_at", "finished_at", "counts", "failures", "runs", "sent",
+        "slug", "status", "started_at", "finished_at", "counts", "failures", "skips", "runs",
+        "sent",
     }  # fmt: skip

@@ -8,17 +8,22 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import lxml.html
 import pytest
 
 from alerts import pipeline
 from alerts.campaigns import files as campaigns
 from alerts.config import bundled_dir
 from alerts.delivery import providers
+from alerts.delivery.provider import Batch, Content
+from alerts.delivery.providers.sendgrid import standin, wire
+from alerts.email import compile as compiler
 from alerts.email import letter_text, personalise
 from alerts.email.letter_copy import render_letter_copy
 from alerts.email.links import NO_TRACK
 from alerts.errors import CampaignError
 from alerts.models import (
+    PLACEHOLDER_LABELS,
     PLACEHOLDER_RE,
     Campaign,
     CampaignKind,
@@ -27,6 +32,7 @@ from alerts.models import (
     SiteSettings,
     Subscriber,
     Targets,
+    labelled_placeholders,
 )
 
 TEMPLATES = bundled_dir("templates")
@@ -155,6 +161,128 @@ def test_update_has_no_letter_and_an_untracked_link():
     assert untracked == ["https://www.law.cornell.edu/uscode/text/42/1983"]
     assert "<https://www.law.cornell.edu/uscode/text/42/1983>" in compiled.text
     assert NO_TRACK not in compiled.html and NO_TRACK not in compiled.text
+
+
+# --------------------------------------------------------------------------
+# List headers, dark mode and the hidden preview text
+
+
+def test_every_message_carries_one_list_id(db):
+    message = message_for(db, action_example(), person())
+    list_id = "Citizens & Friends Against Qualified Immunity"
+    list_id += " <citizens-friends-against-qualified-immunity.example.org>"
+    assert message.headers["List-Id"] == list_id
+    # The same header reaches every recipient of a send, and SendGrid allows it.
+    prepared = prepared_for(db, update_example())
+    recipient = pipeline.CampaignMessages(prepared, lambda batch: {}).recipient(person(), None)
+    assert recipient.headers["List-Id"] == list_id
+    body = wire.mail_body(Batch(Content("a@example.org", "s", "h", "t"), (recipient,)), False)
+    assert standin._check_reserved_headers(body["personalizations"][0]["headers"], "h") == []
+
+
+@pytest.mark.parametrize(
+    ("org", "from_email", "base_url", "expected"),
+    [
+        ("End QI", "news@Mail.Example.org", None, "End QI <end-qi.mail.example.org>"),
+        ("Amigos, Unidos", "a@example.org", None, '"Amigos, Unidos" <amigos-unidos.example.org>'),
+        (
+            "Año Nuevo",
+            "a@bücher.example",
+            None,
+            "=?utf-8?q?A=C3=B1o_Nuevo?= <ano-nuevo.xn--bcher-kva.example>",
+        ),
+        (
+            "東京",
+            None,
+            "https://act.example.org/x",
+            "=?utf-8?b?5p2x5Lqs?= <alerts.act.example.org>",
+        ),
+        ("End QI", None, None, None),
+    ],
+)
+def test_the_list_id_comes_from_the_organisation_and_its_domain(
+    org, from_email, base_url, expected
+):
+    site = SiteSettings(org_name=org, postal_address="x", from_email=from_email, base_url=base_url)
+    assert compiler.list_id(site) == expected
+
+
+def _style(element) -> dict[str, str]:
+    pairs = (part.partition(":") for part in (element.get("style") or "").split(";"))
+    return {name.strip().lower(): value.strip().lower() for name, _, value in pairs if value}
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    digits = colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return (int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16))
+
+
+def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    def luminance(rgb: tuple[int, int, int]) -> float:
+        channels = [c / 255 for c in rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _inherited(element, read) -> str | None:
+    for node in [element, *element.iterancestors()]:
+        found = read(node)
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("example", [action_example, update_example])
+def test_the_preview_text_is_hidden_without_a_colour_like_its_background(example):
+    campaign = example()
+    assert campaign.preheader is not None
+    compiled = pipeline.compile_campaign(campaign, SITE, TEMPLATES)
+    document = personalise.build_message(_offline_prepared(compiled), person(), None).html
+    tree = lxml.html.fromstring(document)
+    [hidden] = [e for e in tree.iter() if (e.text or "").strip() == campaign.preheader.text.strip()]
+    # What SpamAssassin compares (HTML_FONT_LOW_CONTRAST): the text's colour and the
+    # background it sits on. Unset, the text is the mail app's default black.
+    colour = _inherited(hidden, lambda e: _style(e).get("color")) or "#000000"
+    background = (
+        _inherited(hidden, lambda e: _style(e).get("background-color") or e.get("bgcolor"))
+        or "#ffffff"
+    )
+    assert _contrast(_rgb(colour), _rgb(background)) >= 4.5
+    style = _style(hidden)
+    assert style.get("display") == "none" and style.get("mso-hide") == "all"
+    assert style.get("max-height") in ("0", "0px") and style.get("overflow") == "hidden"
+    assert "<mj-preview" not in (TEMPLATES / "_head.mjml").read_text(encoding="utf-8")
+
+
+DARK_RULES = re.compile(r"@media \(prefers-color-scheme: dark\) \{(.*?\})\s*\}", re.DOTALL)
+
+
+@pytest.mark.parametrize("example", [action_example, update_example])
+def test_dark_mode_styles_survive_mjml_and_premailer(example):
+    compiled = pipeline.compile_campaign(example(), SITE, TEMPLATES)
+    letter_box = {"letter-box", "box-text"}  # only action alerts have one
+    absent = letter_box if compiled.kind is CampaignKind.UPDATE else set()
+    document = compiled.html
+    head = document[: document.index("</head>")]
+    assert '<meta name="color-scheme" content="light dark">' in head
+    assert '<meta name="supported-color-schemes" content="light dark">' in head
+    assert re.search(
+        r":root \{color-scheme:light dark[^}]*supported-color-schemes:light dark", head
+    )
+    [rules] = DARK_RULES.findall(head)
+    declarations = re.findall(r"([^{}]+)\{([^{}]*)\}", rules)
+    assert len(declarations) >= 8
+    for selectors, body in declarations:
+        assert all(d.strip().endswith("!important") for d in body.split(";") if d.strip())
+        # Every class a dark rule names is in the message, so the rule applies.
+        for name in set(re.findall(r"\.([\w-]+)", selectors)) - absent:
+            assert re.search(rf'class="([^"]* )?{name}( [^"]*)?"', document), name
+    assert "card" in rules and "content" in rules and "footer" in rules
 
 
 def _offline_prepared(compiled):
@@ -413,11 +541,10 @@ def test_footer_must_carry_name_address_and_unsubscribe(tmp_path, old, new, mess
 def test_template_errors_name_the_template_line(tmp_path):
     templates = copy_templates(tmp_path)
     header = templates / "_header.mjml"
-    header.write_text(
-        header.read_text(encoding="utf-8").replace("{{ org.name }}", "{{ org.slogan }}"),
-        encoding="utf-8",
-    )
-    with pytest.raises(CampaignError, match=r"_header\.mjml:8: org has no field 'slogan'"):
+    text = header.read_text(encoding="utf-8").replace("{{ org.name }}", "{{ org.slogan }}")
+    header.write_text(text, encoding="utf-8")
+    line = text[: text.index("{{ org.slogan }}")].count("\n") + 1
+    with pytest.raises(CampaignError, match=rf"_header\.mjml:{line}: org has no field 'slogan'"):
         pipeline.compile_campaign(update_example(), SITE, templates)
 
 
@@ -440,7 +567,7 @@ def test_letter_for_a_target_is_plain_text():
     )  # fmt: skip
     letter = letter_text.render_letter(campaign, subscriber, REP)
     assert letter.subject == "Please cosponsor the Ending Qualified Immunity Act"
-    assert letter.body.startswith("Dear Representative Example,\n")
+    assert letter.body.startswith("Dear Representative Example:\n")
     assert "<b>Zoë</b> O'Brien\nOakland, CA 94612" in letter.body  # unescaped: the page escapes
     script = letter_text.render_call_script(campaign, subscriber, REP)
     assert script is not None and "ask Representative Example to cosponsor" in script
@@ -530,6 +657,27 @@ def test_screenshots_of_the_examples(db, browser, artifacts, example, name, titl
         page.close()
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("example", "name"), [(action_example, "action"), (update_example, "update")]
+)
+def test_dark_mode_is_dark_and_readable(db, browser, artifacts, example, name):
+    message = message_for(db, example(), person(), rep=pipeline.SAMPLE_REPRESENTATIVE)
+    path = artifacts / f"example-{name}-dark.html"
+    path.write_text(message.html, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 375, "height": 900}, color_scheme="dark")
+    page.route("**/*", lambda route: route.abort()
+               if not route.request.url.startswith("file:") else route.continue_())  # fmt: skip
+    page.goto(path.as_uri())
+    page.screenshot(path=str(artifacts / f"example-{name}-dark.png"), full_page=True)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(16, 21, 28)"
+    card = page.locator(".card").first
+    assert card.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(27, 35, 48)"
+    assert page.evaluate(LOW_CONTRAST_TEXT) == []
+    page.close()
+
+
 # --------------------------------------------------------------------------
 # The "Email me a copy" message
 
@@ -553,3 +701,14 @@ def test_the_letter_copy_escapes_html_but_not_text():
     assert "Hi &lt;b&gt;Ann&lt;/b&gt;," in copy.html and "Dear &lt;you&gt;," in copy.html
     assert 'href="https://example.org/contact?a=1&amp;b=2"' in copy.html
     assert "Org &amp; Co" in copy.html and "<img" not in copy.html
+
+
+def test_every_per_recipient_variable_has_a_name_in_words():
+    names = {
+        *compiler.SUBSCRIBER_PLACEHOLDERS.values(),
+        *compiler.REPRESENTATIVE_PLACEHOLDERS.values(),
+    }
+    assert set(PLACEHOLDER_LABELS) == names
+    assert labelled_placeholders("{first_name}, {rep_title} {nope} {{x}}") == (
+        "[first name], [representative's title] {nope} {{x}}"
+    )

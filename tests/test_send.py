@@ -242,6 +242,27 @@ def test_people_who_unsubscribe_mid_send_are_skipped(db, fake):
     assert ledger_db.ledger_reasons(db, campaign, "skipped") == [("status is unsubscribed", 1)]
 
 
+def test_addresses_sendgrid_would_drop_are_skipped_unless_smtputf8_is_allowed(db, fake):
+    campaign = new_campaign(db)
+    now = utc_now()
+    for email in ("zoë@example.org", "plain@example.org", "plain@exämple.org", "名前@example.jp"):
+        db["subscribers"].insert({"email": email, "created_at": now, "updated_at": now})
+    db.conn.commit()
+    ledger_db.ledger_freeze_segment(db, campaign, None)
+    summary = send_campaign(db, campaign, build, *via(fake.url))
+    assert (summary.sent, summary.skipped) == (2, 2)
+    assert sorted(delivered(fake)) == ["plain@example.org", "plain@exämple.org"]
+    assert ledger_db.ledger_reasons(db, campaign, "skipped") == [("unsupported_address", 2)]
+
+    again = new_campaign(db, slug="smtputf8")
+    ledger_db.ledger_freeze_segment(db, again, None)
+    provider = SendGridProvider.from_config(
+        Config({"sendgrid_host": fake.url, "allow_smtputf8": True}), {"SENDGRID_API_KEY": "SG.t"}
+    )
+    summary = send_campaign(db, again, build, provider, via(fake.url)[1])
+    assert (summary.sent, summary.skipped) == (4, 0)
+
+
 def test_one_address_twice_is_sent_once_and_never_twice_in_a_request(db, fake):
     campaign = new_campaign(db)
     # Two rows for one inbox, as rows stored without their email key could be.
@@ -251,7 +272,9 @@ def test_one_address_twice_is_sent_once_and_never_twice_in_a_request(db, fake):
     db.conn.commit()
     ids = [r[0] for r in db.execute("SELECT id FROM subscribers ORDER BY id").fetchall()]
     ledger_db.ledger_freeze_segment(db, campaign, None)
-    summary = send_campaign(db, campaign, build, *via(fake.url))
+    provider, settings = via(fake.url)
+    provider = SendGridProvider(provider.api_key, provider.host, allow_smtputf8=True)
+    summary = send_campaign(db, campaign, build, provider, settings)
     assert (summary.sent, summary.skipped) == (2, 1)
     assert [r.status for r in fake.requests] == [202]
     assert ledger_db.ledger_reasons(db, campaign, "skipped") == [

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import sqlite3
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tracking_helpers import (
     LINK_URL,
     SCRIPT_NAME,
     Signer,
+    alerts_command,
     live_server,
     payload,
     rows,
@@ -32,7 +34,9 @@ from tracking_helpers import (
 )
 
 from alerts.config import Config
+from alerts.db import open_db
 from alerts.email.links import TokenKind
+from alerts.subscribers import lifecycle
 from alerts.tracking import committer
 from alerts.web.app import create_app, route_label
 from alerts.web.tracking import PIXEL
@@ -144,6 +148,29 @@ def test_the_sample_recipient_of_previews_and_test_sends_is_never_recorded(serve
     pixel = server.client.get(f"/o/{server.token(TokenKind.OPEN, subscriber=0)}.gif")
     assert pixel.status_code == 200 and pixel.content == PIXEL
     assert server.count() == 0
+
+
+def test_a_forgotten_persons_old_links_work_and_record_nothing(server: Server):
+    server.client.get(f"/o/{server.token(TokenKind.OPEN)}.gif")
+    assert server.count() == 1
+    forget = open_db(server.db)
+    lifecycle.forget(forget, "ada@example.org")
+    forget.close()
+    assert rows(server.db, "SELECT user_agent FROM events") == [(None,)]
+
+    # Ada's email is still in her inbox: she opens it again and clicks its link.
+    pixel = server.client.get(f"/o/{server.token(TokenKind.OPEN)}.gif")
+    click = server.client.get(f"/c/{server.token(TokenKind.CLICK, link=1)}")
+    assert pixel.content == PIXEL
+    assert click.status_code == 302 and click.headers["location"] == LINK_URL
+    # SendGrid reports its own open of the same message.
+    hook = server.client.post(
+        "/webhooks/sendgrid", content=payload([sg_event(1, "open", useragent=CHROME)])
+    )
+    assert hook.status_code == 200 and hook.json()["ignored"] == 1
+    assert rows(server.db, "SELECT kind, subscriber_id, user_agent FROM events") == [
+        ("open", 1, None)
+    ]
 
 
 def test_head_on_a_click_is_a_machine_click(server: Server):
@@ -471,6 +498,47 @@ def test_live_security_cases(live):
     assert _request(base, "POST", "/webhooks/sendgrid", body, old)[0] == 403
     status, _, summary = _request(base, "POST", "/webhooks/sendgrid", body, signer.headers(body))
     assert status == 200 and json.loads(summary)["recorded"] == 1
+
+
+@pytest.mark.slow
+def test_live_forget_leaves_no_copy_in_the_database_or_its_wal(project: Path, cli):
+    address, device = b"wilhelmina.vanderforget@example.org", "ForgetMeBrowser/7.3 (Pixel 9)"
+    (project / "people.csv").write_text(
+        "email,first_name,zip\n" + address.decode() + ",Wilhelmina,05401\n", encoding="utf-8"
+    )
+    cli("import", "people.csv")
+    db = project / "subscribers.db"
+    with sqlite3.connect(db) as conn:
+        (person,) = conn.execute("SELECT id FROM subscribers").fetchone()
+        conn.execute(
+            "INSERT INTO campaigns (id, slug, kind, subject, created_at)"
+            " VALUES (1, 'c1', 'update', 'Campaign 1', '2026-01-01T00:00:00Z')"
+        )
+        conn.execute("INSERT INTO links (id, campaign_id, url) VALUES (1, 1, ?)", [LINK_URL])
+    config = Config.load(project / "alerts.toml", env={})
+    with live_server(project, free_port()) as base:
+        headers = {"User-Agent": device}
+        for kind, path in ((TokenKind.OPEN, "/o/{}.gif"), (TokenKind.CLICK, "/c/{}")):
+            link = 1 if kind is TokenKind.CLICK else 0
+            path = path.format(token(config, kind, subscriber=person, link=link))
+            assert _request(base, "GET", path, headers=headers)[0] in (200, 302)
+        events = [sg_event(n, "open", email=address.decode(), alerts_recipient=str(person),
+                           useragent=device) for n in range(3)]  # fmt: skip
+        assert _request(base, "POST", "/webhooks/sendgrid", payload(events))[0] == 200
+        files = (db, db.with_name(db.name + "-wal"))
+        assert any(device.encode() in path.read_bytes() for path in files)
+
+        forget = subprocess.run(
+            [*alerts_command(), "subscribers", "forget", address.decode()],
+            cwd=project, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert forget.returncode == 0 and "Forgotten" in forget.stdout, forget.stderr
+        assert "Warning" not in forget.stderr
+        # The server is still running, its connections open: search the raw files.
+        for path in files:
+            content = path.read_bytes() if path.exists() else b""
+            assert address not in content and address.upper() not in content, path.name
+            assert device.encode() not in content and b"Wilhelmina" not in content, path.name
 
 
 @pytest.mark.slow

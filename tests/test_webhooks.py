@@ -12,21 +12,29 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from starlette.testclient import TestClient
 from test_schema import from_release_0_1_0
-from tracking_helpers import Signer, payload, seed, sg_event, status_of
+from tracking_helpers import Signer, payload, rows, seed, seed_file, sg_event, status_of
 
-from alerts.config import ConfigError
+from alerts.config import Config, ConfigError
 from alerts.db import Database, open_db, write_transaction
 from alerts.db import events as events_db
 from alerts.delivery.providers.sendgrid import SendGridProvider, webhook
 from alerts.errors import EventPayloadError, WebhookAuthError
 from alerts.models import Event, EventKind
 from alerts.tracking import ingest
+from alerts.web.app import create_app
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
 T0 = 1_767_225_600
 SIGNATURE = webhook.SIGNATURE_HEADER
 TIMESTAMP = webhook.TIMESTAMP_HEADER
+WEB_SETTINGS = {
+    "secret": "test-secret-for-tokens",
+    "base_url": "https://act.example.org",
+    "org_name": "End QI",
+    "postal_address": "1 Test Street, Springfield, IL 62701",
+}
 
 
 @pytest.fixture
@@ -344,6 +352,61 @@ def test_thousands_of_events_in_one_batch(seeded: Database, tmp_path: Path):
     assert summary.recorded == 5001 and summary.status_changes == 1
     assert reported == [1000] * 5 + [1]
     assert status_of(tmp_path / "t.db", 1) == "bounced"
+
+
+# --------------------------------------------------------------------------
+# A batch with bad events in it: they are skipped and counted, the rest recorded
+
+# Events no message of ours caused, each beside a real hard bounce of Bob's.
+BAD_EVENTS = {
+    "huge_integer_id": {"alerts_recipient": 99999999999999999999999},
+    "huge_string_id": {"alerts_recipient": "99999999999999999999999"},
+    "huge_campaign_id": {"alerts_campaign": 2**63},
+    "negative_id": {"alerts_recipient": -1},
+    "fractional_id": {"alerts_campaign": 1.5},
+    "lone_surrogate_event_id": {"sg_event_id": "\ud800"},
+    "lone_surrogate_user_agent": {"useragent": "Mozilla \udfff"},
+}
+HARD_BOUNCE = sg_event(2, "bounce", email="bob@example.org", alerts_recipient="2", type="bounce")
+
+
+def _batch_with(bad: dict[str, Any]) -> bytes:
+    return payload([sg_event(1, "open", **bad), HARD_BOUNCE])
+
+
+@pytest.mark.parametrize("bad", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
+def test_a_signed_batch_with_a_bad_event_records_the_rest(tmp_path: Path, bad: dict[str, Any]):
+    signer = Signer()
+    path = tmp_path / "web.db"
+    seed_file(path)
+    config = Config({**WEB_SETTINGS, "sendgrid_webhook_public_key": signer.public_key})
+    body = _batch_with(bad)
+    with TestClient(create_app(path, config), raise_server_exceptions=False) as client:
+        answer = client.post("/webhooks/sendgrid", content=body, headers=signer.headers(body))
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"received": 2, "recorded": 1, "duplicates": 0,
+                             "ignored": 0, "invalid": 1, "status_changes": 1}  # fmt: skip
+    assert status_of(path, 2) == "bounced"
+    assert rows(path, "SELECT kind, subscriber_id FROM events") == [("bounce", 2)]
+
+
+@pytest.mark.parametrize("bad", BAD_EVENTS.values(), ids=BAD_EVENTS.keys())
+def test_events_ingest_of_a_file_with_a_bad_event(cli, project: Path, bad: dict[str, Any]):
+    seed_file(project / "subscribers.db")
+    saved = project / "events.json"
+    saved.write_bytes(_batch_with(bad))
+    result = cli("events", "ingest", str(saved))
+    assert "  recorded: 1" in result.output and "  invalid: 1" in result.output
+    assert status_of(project / "subscribers.db", 2) == "bounced"
+
+
+def test_an_integer_too_long_to_read_is_an_invalid_event_not_a_bad_payload(seeded: Database):
+    body = payload([sg_event(1, "open", alerts_recipient=7), sg_event(3, "open"), HARD_BOUNCE])
+    body = body.replace(b'"alerts_recipient": 7', b'"alerts_recipient": ' + b"9" * 5000, 1)
+    body = body.replace(b'"timestamp": 1767225603', b'"timestamp": ' + b"1" * 5000, 1)
+    parsed = webhook.parse_events(body, "test")
+    assert (parsed.received, parsed.invalid) == (3, 2)
+    assert [event.provider_event_id for event in parsed.events] == ["evt-2"]
 
 
 # --------------------------------------------------------------------------

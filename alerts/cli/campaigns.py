@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from alerts.campaigns.segments import describe_segment
 from alerts.config import bundled_dir
 from alerts.db import campaigns as campaigns_db
 from alerts.db import segments as segments_db
-from alerts.email.personalise import PreparedCampaign, build_message
+from alerts.email.personalise import PreparedCampaign, preview_message
 from alerts.errors import AlertsError, CampaignError
+from alerts.files import write_whole
 from alerts.models import (
     Campaign,
     CampaignKind,
@@ -143,7 +143,7 @@ def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampai
 @format_option("table", "json")
 @pass_app
 def status(app: AppContext, slug: str, list_state: str | None, fmt: str) -> None:
-    """The send ledger of campaign SLUG: recipients per state and the reasons of failures."""
+    """The send ledger of campaign SLUG: recipients per state, why they failed or were skipped."""
     report = pipeline.send_status(app.db(), campaigns_dir(app), slug, list_state=list_state)
     if fmt == "json":
         print_json(report.as_dict(listed_state=list_state))
@@ -153,13 +153,8 @@ def status(app: AppContext, slug: str, list_state: str | None, fmt: str) -> None
     rows = [{"state": state, "recipients": f"{n:,}"} for state, n in report.counts.items()]
     rows.append({"state": "total", "recipients": f"{sum(report.counts.values()):,}"})
     print_table(rows, ["state", "recipients"])
-    if report.failures:
-        click.echo()
-        click.echo("Reasons of failures")
-        print_table(
-            [{"recipients": f"{n:,}", "reason": reason} for reason, n in report.failures],
-            ["recipients", "reason"],
-        )
+    _reasons_table("Reasons of failures", report.failures)
+    _reasons_table("Reasons of skips", report.skips)
     if list_state:
         click.echo()
         click.echo(f"Recipients {list_state} ({len(report.listed):,})")
@@ -167,6 +162,14 @@ def status(app: AppContext, slug: str, list_state: str | None, fmt: str) -> None
             {"id": r.subscriber_id, "email": r.email, "reason": r.reason} for r in report.listed
         ]
         print_table(listed, ["id", "email", "reason"])
+
+
+def _reasons_table(title: str, reasons: list[tuple[str, int]]) -> None:
+    if reasons:
+        click.echo()
+        click.echo(title)
+        rows = [{"recipients": f"{n:,}", "reason": reason} for reason, n in reasons]
+        print_table(rows, ["recipients", "reason"])
 
 
 def _status_line(report: pipeline.SendStatus) -> str:
@@ -201,11 +204,14 @@ def preview(
     """Show campaign SLUG exactly as a subscriber will get it.
 
     Uses the subscriber with --email when there is one, else a sample subscriber
-    and a sample representative. The campaign and its links are registered in
-    the database, so the tracked links are the ones a send would use.
+    and a sample representative. A preview records nothing and carries no working
+    token: it has no open pixel, its links go straight to the pages they name,
+    and the letter and unsubscribe links lead nowhere.
     """
     config = app.config()
     campaign = campaigns.find_campaign(campaigns_dir(app), slug)
+    if out is not None:
+        app.check_output(out, "--out", [campaign.path])
     compiled = pipeline.compile_campaign(
         campaign, pipeline.site_settings(config), templates_dir(app)
     )
@@ -217,7 +223,7 @@ def preview(
     if recipient.is_sample:
         why = f"no subscriber has the email {email}" if email else "no --email given"
         click.echo(f"Showing a sample subscriber and representative ({why}).", err=True)
-    message = build_message(prepared, recipient.subscriber, recipient.targets)
+    message = preview_message(prepared.compiled, recipient.subscriber, recipient.targets)
     content = _as_text(prepared, recipient.subscriber, message) if as_text else message.html
     if out is None and not open_it:
         click.echo(content, nl=False)
@@ -250,17 +256,10 @@ def _as_text(prepared: PreparedCampaign, subscriber: Subscriber, message: Render
 
 def _write_atomically(path: Path, content: str) -> None:
     """Write via a temporary file in the same folder: a failure leaves nothing half-written."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise CampaignError(f"{path}: folder {folder} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        write_whole(path, content.encode("utf-8"))
+    except OSError as exc:
+        raise CampaignError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 COMMANDS = [campaigns_group, preview]

@@ -9,6 +9,8 @@ import click
 
 from alerts.config import CONFIG_FILE, DB_FILE, bundled_dir, new_secret, render_config_file
 from alerts.db import open_db
+from alerts.errors import InputFileError
+from alerts.files import write_whole
 
 from ._context import AppContext, pass_app
 
@@ -28,17 +30,20 @@ def init(app: AppContext, directory: Path | None) -> None:
     postal_address, from_email, from_name, reply_to and base_url before sending.
     """
     root = directory or Path(".")
-    root.mkdir(parents=True, exist_ok=True)
+    _make_folder(root)
     config_path = root / CONFIG_FILE if directory else app.config_path
     db_path = root / DB_FILE if directory else app.db_path
 
+    _make_folder(db_path.parent)
+    _make_folder(config_path.parent)
     existed = db_path.exists()
     open_db(db_path).close()  # first: a bad --db fails before anything is written
 
     if config_path.exists():
         click.echo(f"Kept     {config_path}")
     else:
-        config_path.write_text(render_config_file({"secret": new_secret()}), encoding="utf-8")
+        # It holds the secret that signs every link: readable by its owner only.
+        _write_private(config_path, render_config_file({"secret": new_secret()}))
         click.echo(f"Created  {config_path}")
     click.echo(f"{'Kept    ' if existed else 'Created '} {db_path}")
 
@@ -50,6 +55,20 @@ def init(app: AppContext, directory: Path | None) -> None:
         f"Next: edit {config_path} (org_name, postal_address, from_email, from_name, "
         "reply_to, base_url), then `alerts import FILE`."
     )
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(f"{folder}: cannot create the folder ({exc.strerror})") from None
+
+
+def _write_private(path: Path, text: str) -> None:
+    try:
+        write_whole(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _copy_defaults(source: Path, target: Path) -> int:

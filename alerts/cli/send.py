@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import NoReturn
 
 import click
 
 from alerts import pipeline
 from alerts.campaigns.segments import describe_segment
+from alerts.db import Database
+from alerts.delivery import providers
+from alerts.delivery.provider import UNSUPPORTED_ADDRESS
+from alerts.email.outbox import is_folder
 from alerts.errors import CampaignError, SendError
 from alerts.models import DeliveryState, SendSummary
-from alerts.pipeline import SendPlan
+from alerts.pipeline import FrozenRecipients, SendPlan
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_json, progress_bar
@@ -80,11 +85,12 @@ def send_command(
 ) -> None:
     """Send campaign SLUG to every subscribed person in its segment, exactly once.
 
-    Shows the campaign and the number of recipients and asks for confirmation
-    (--yes skips it; without a terminal, --yes is required). The recipients are
-    frozen into the campaign's send ledger when the first run starts; running
-    the command again after a crash or Ctrl-C continues with those still
-    pending. See docs/sending.md.
+    Freezes the recipients into the campaign's send ledger, then shows the
+    campaign and their number and asks for confirmation (--yes skips it;
+    without a terminal, --yes is required): exactly those are sent. Running the
+    command again continues with those still pending, and offers the people who
+    joined the segment since as a top-up, with its own question. See
+    docs/sending.md.
     """
     _check_options(dry_run, outbox, test_addresses, limit, retry_unknown)
     db = app.db()
@@ -139,24 +145,23 @@ def _send(
     plan: SendPlan, app: AppContext, yes: bool, retry_unknown: bool, limit: int | None, fmt: str
 ) -> None:
     slug = plan.compiled.slug
-    to_send = plan.to_send(retry_unknown, limit)
-    if not plan.started and to_send == 0:
-        segment = describe_segment(plan.campaign.segment)
-        raise CampaignError(
-            f"{plan.campaign.path}: the segment ({segment}) selects no subscribed person: "
-            "nothing to send"
+    if not yes and not on_terminal():
+        raise click.ClickException(
+            "not sending without confirmation: run it on a terminal, or add --yes"
         )
-    if to_send == 0:
-        # Still a run: it turns what a dead run left in flight into unknown, and
-        # confirms unknown recipients SendGrid has reported on since.
-        click.echo(f"Nothing to send: every recipient of {slug} has been handled.", err=True)
-    elif not yes:
-        _confirm(plan, to_send, retry_unknown, limit)
+    db = app.db()
+    # Frozen before anyone is asked: the question is about this list, and the run sends it.
+    frozen = pipeline.freeze_recipients(db, plan, retry_unknown=retry_unknown)
+    try:
+        frozen = _agreed(db, frozen, yes, retry_unknown, limit)
+    except BaseException:  # declined, Ctrl-C at the question: this run freezes nobody
+        pipeline.unfreeze_recipients(db, frozen)
+        raise
     try:
         with progress_bar("Sending") as bar:
             summary = pipeline.run_send(
-                app.db(),
-                plan,
+                db,
+                frozen.plan,
                 retry_unknown=retry_unknown,
                 limit=limit,
                 progress=bar.report if bar else None,
@@ -168,26 +173,73 @@ def _send(
     _report(summary, app, slug, fmt)
 
 
+def _agreed(
+    db: Database, frozen: FrozenRecipients, yes: bool, retry_unknown: bool, limit: int | None
+) -> FrozenRecipients:
+    """The recipients this run may send to: asked about unless --yes; a declined top-up unfrozen.
+
+    Raises CampaignError when a first run finds nobody, Exit(1) when nothing is to be sent.
+    """
+    plan = frozen.plan
+    if frozen.first_run and not frozen.added:
+        segment = describe_segment(plan.campaign.segment)
+        raise CampaignError(
+            f"{plan.campaign.path}: the segment ({segment}) selects no subscribed person: "
+            "nothing to send"
+        )
+    to_send = plan.to_send(retry_unknown, limit)
+    if to_send == 0:
+        # Still a run: it turns what a dead run left in flight into unknown, and
+        # confirms unknown recipients SendGrid has reported on since.
+        click.echo(
+            f"Nothing to send: every recipient of {plan.compiled.slug} has been handled.",
+            err=True,
+        )
+        return frozen
+    if yes:
+        return frozen
+    for label, value in _description(frozen, to_send, retry_unknown, limit):
+        click.echo(f"{label:<11}{value}", err=True)
+    if frozen.first_run or frozen.earlier:
+        count = to_send if frozen.first_run else _capped(frozen.earlier, limit)
+        if not ask(f"Send to {count:,} recipients now?"):
+            _nothing_sent()
+    if frozen.top_up and not ask(_top_up_question(frozen)):
+        pipeline.unfreeze_recipients(db, frozen)
+        if not frozen.earlier:
+            _nothing_sent()
+        click.echo("The top-up was not sent; running the command again offers it.", err=True)
+    return frozen
+
+
+def _capped(count: int, limit: int | None) -> int:
+    return count if limit is None else min(count, limit)
+
+
+def _top_up_question(frozen: FrozenRecipients) -> str:
+    also = "Also send" if frozen.earlier else "Send"
+    return f"{also} to the {frozen.top_up:,} new recipients of the top-up now?"
+
+
+def _nothing_sent() -> NoReturn:
+    click.echo("Nothing was sent.", err=True)
+    raise click.exceptions.Exit(1)
+
+
+def ask(question: str) -> bool:
+    """The one question of a send (yes or no, no by default), asked on the terminal."""
+    return click.confirm(question, default=False, err=True)
+
+
 def on_terminal() -> bool:
     """Whether someone can answer the question: standard input is a terminal."""
     return sys.stdin.isatty()
 
 
-def _confirm(plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None) -> None:
-    if not on_terminal():
-        raise click.ClickException(
-            "not sending without confirmation: run it on a terminal, or add --yes"
-        )
-    for label, value in _description(plan, to_send, retry_unknown, limit):
-        click.echo(f"{label:<11}{value}", err=True)
-    if not click.confirm(f"Send to {to_send:,} recipients now?", default=False, err=True):
-        click.echo("Nothing was sent.", err=True)
-        raise click.exceptions.Exit(1)
-
-
 def _description(
-    plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None
+    frozen: FrozenRecipients, to_send: int, retry_unknown: bool, limit: int | None
 ) -> list[tuple[str, str]]:
+    plan = frozen.plan
     compiled = plan.compiled
     sender = compiled.from_email or ""
     if compiled.from_name:
@@ -197,8 +249,12 @@ def _description(
         ("Subject", plan.campaign.subject.text),
         ("From", sender),
         ("Segment", describe_segment(plan.campaign.segment)),
-        ("Recipients", _recipients_line(plan, to_send, retry_unknown, limit)),
+        ("Recipients", _recipients_line(frozen, to_send, retry_unknown, limit)),
     ]
+    if frozen.top_up:
+        lines.append(
+            ("Top-up", f"{frozen.top_up:,} people joined the segment since this send started")
+        )
     unknown = plan.ledger[DeliveryState.UNKNOWN] + plan.ledger[DeliveryState.IN_FLIGHT]
     provider = plan.provider.limits.provider
     if retry_unknown and unknown:
@@ -216,9 +272,12 @@ def _description(
     return lines
 
 
-def _recipients_line(plan: SendPlan, to_send: int, retry_unknown: bool, limit: int | None) -> str:
-    if not plan.started:
-        line = f"{plan.segment_size:,} subscribed people match the segment"
+def _recipients_line(
+    frozen: FrozenRecipients, to_send: int, retry_unknown: bool, limit: int | None
+) -> str:
+    plan = frozen.plan
+    if frozen.first_run:
+        line = f"{len(frozen.added):,} subscribed people match the segment"
     else:
         counts = plan.ledger
         done = ", ".join(
@@ -226,7 +285,7 @@ def _recipients_line(plan: SendPlan, to_send: int, retry_unknown: bool, limit: i
             for state in ("sent", "failed", "unknown", "skipped")
             if counts[state]
         )
-        line = f"continuing: {plan.to_send(retry_unknown):,} still to send ({done or 'none yet'})"
+        line = f"continuing: {frozen.earlier:,} still to send ({done or 'none yet'})"
     if limit is not None and limit < plan.to_send(retry_unknown):
         line += f"; this run sends to {to_send:,} (--limit)"
     return line
@@ -244,6 +303,8 @@ def _dry_run(
     limit: int | None,
     fmt: str,
 ) -> None:
+    if outbox is not None:
+        app.check_output(outbox, "--outbox", [plan.campaign.path], folder=is_folder(outbox))
     with progress_bar("Rendering") as bar:
         result = pipeline.dry_run(
             app.db(),
@@ -301,6 +362,15 @@ def _next_steps(summary: SendSummary, app: AppContext, slug: str) -> list[str]:
             f"came back, so SendGrid may have accepted it. List them with `alerts campaigns "
             f"status {slug} --list unknown`; send to them again with `alerts send {slug} "
             "--retry-unknown` (see docs/sending.md first)."
+        )
+    unsupported = status.skipped_for(UNSUPPORTED_ADDRESS)
+    if unsupported:
+        provider = providers.batch_limits().provider
+        notes.append(
+            f"{unsupported:,} recipients of {slug} are skipped as {UNSUPPORTED_ADDRESS}: "
+            f"{provider} drops addresses with non-ASCII characters before the @. List them "
+            f"with `alerts campaigns status {slug} --list skipped`; allow_smtputf8 sends them "
+            "through a provider that supports SMTPUTF8 (see docs/sending.md)."
         )
     pending = status.counts[DeliveryState.PENDING]
     if pending:

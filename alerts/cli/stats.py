@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import click
 
+from alerts.files import write_whole
 from alerts.reports.figures import (
     OVERVIEW_HEADINGS,
     CampaignRow,
@@ -65,14 +64,15 @@ def stats(app: AppContext, slug: str | None, fmt: str, out: Path | None) -> None
     stats-SLUG.html (or stats.html) in the current folder.
     """
     if out is not None:
-        _check_out(out)
+        app.check_output(out, "--out")
     db = app.db()
+    organisation = app.config().get("org_name")
     if slug is None:
-        text = _overview(all_campaigns(db), fmt)
+        text = _overview(all_campaigns(db), fmt, organisation)
     else:
-        text = _one_campaign(campaign_stats(db, slug), fmt)
+        text = _one_campaign(campaign_stats(db, slug), fmt, organisation)
     if out is None and fmt == "html" and sys.stdout.isatty():
-        out = Path(f"stats-{slug}.html" if slug else "stats.html")
+        out = app.check_output(Path(f"stats-{slug}.html" if slug else "stats.html"), "")
     if out is None:
         click.echo(text, nl=False)
         return
@@ -80,25 +80,25 @@ def stats(app: AppContext, slug: str | None, fmt: str, out: Path | None) -> None
     click.echo(f"Wrote {out}", err=True)
 
 
-def _overview(rows: list[CampaignRow], fmt: str) -> str:
+def _overview(rows: list[CampaignRow], fmt: str, organisation: str | None) -> str:
     if fmt == "json":
         return json.dumps([row.as_dict() for row in rows], indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _csv(rows)
     if fmt == "html":
-        return overview_html(rows)
+        return overview_html(rows, organisation=organisation)
     if not rows:
         return "No campaigns yet.\n"
     return _captured(lambda out: print_table([_table_row(row) for row in rows], TABLE_COLUMNS, out))
 
 
-def _one_campaign(report: CampaignStats, fmt: str) -> str:
+def _one_campaign(report: CampaignStats, fmt: str, organisation: str | None) -> str:
     if fmt == "json":
         return json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _csv([CampaignRow(report.campaign, report.funnel)])
     if fmt == "html":
-        return report_html(report)
+        return report_html(report, organisation=organisation)
     return _captured(lambda out: _print_funnel(report, out))
 
 
@@ -121,7 +121,7 @@ def _captured(draw: Callable[[TextIO], None]) -> str:
 
 def _print_funnel(report: CampaignStats, out: TextIO) -> None:
     c, f = report.campaign, report.funnel
-    click.echo(f"{c.slug} ({c.kind}): {c.subject}", file=out)
+    click.echo(f"{c.slug} ({c.kind}): {c.readable_subject}", file=out)
     click.echo(
         f"Sending started {c.send_started_at}" if c.send_started_at else "Not sent yet", file=out
     )
@@ -195,22 +195,11 @@ def _print_timeline(report: CampaignStats, out: TextIO) -> None:
         print_table(rows, ["start", "opens", "clicks", "letters"], out)
 
 
-def _check_out(out: Path) -> None:
-    if out.is_dir():
-        raise click.ClickException(f"--out {out}: is a folder, not a file")
-    if not out.parent.exists():
-        raise click.ClickException(f"--out {out}: folder {out.parent} does not exist")
-
-
 def _write_whole(out: Path, text: str) -> None:
-    """Write to a temporary file beside `out`, then rename: readers never see half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    """Write through a temporary file beside `out`: readers never see half a file."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, out)
+        write_whole(out, text.encode("utf-8"))
     except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
         raise click.ClickException(f"--out {out}: cannot write ({exc.strerror})") from None
 
 

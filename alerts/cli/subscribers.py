@@ -16,7 +16,6 @@ import click
 from alerts.models import ImportSummary, Status, Subscriber, SubscriberFilter, Targets, seat_name
 from alerts.subscribers import importing as importer
 from alerts.subscribers import lifecycle, listing
-from alerts.subscribers.csvfiles import check_output_path
 from alerts.targets import lookup as targets
 
 from ._context import AppContext, pass_app
@@ -63,9 +62,13 @@ def import_command(
     changed values updated, tags added; nobody unsubscribed or forgotten is
     ever subscribed again. All files are imported or, on any error, none.
     """
+    # Imported here: the provider's package loads its webhook's cryptography, which
+    # no other subscribers command needs.
+    from alerts.delivery import providers
+
     exports = importer.plan_import(files, maps)  # every file checked before the db is opened
-    if rejects is not None:
-        check_output_path(rejects, files)
+    rejects_path = rejects or importer.default_rejects_path(exports[0].path)
+    app.check_output(rejects_path, "--rejects" if rejects else "the rejects file", files)
     total = sum(export.facts.size for export in exports)
     with progress_bar("Importing", total, at_least=PROGRESS_MIN_BYTES, show_counts=False) as bar:
         report = importer.run_import(
@@ -76,6 +79,7 @@ def import_command(
             rejects_path=rejects,
             dry_run=dry_run,
             progress=bar.advance if bar else None,
+            address_check=providers.provider_for(app.config()).limits.unsupported_address,
         )
     if fmt == "json":
         print_json(report.summary.as_dict())
@@ -242,6 +246,12 @@ def forget(app: AppContext, email: str) -> None:
             "Nobody on the list has that address; a one-way hash of it is kept so no "
             "import adds it."
         )
+    if not result.wal_emptied:
+        click.echo(
+            "Warning: another process was reading the database, so its write-ahead log "
+            "still holds the old values; run the same command again to erase them there.",
+            err=True,
+        )
 
 
 @subscribers.command()
@@ -256,6 +266,7 @@ def export(
     if str(path) == "-":
         listing.write_subscribers(app.db(), sys.stdout, where)
         return
+    app.check_output(path, "")
     written = listing.export_subscribers(app.db(), path, where)
     click.echo(f"Exported {written} subscriber{'s' if written != 1 else ''} to {path}")
 

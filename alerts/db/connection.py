@@ -87,6 +87,20 @@ def set_durable(db: Database) -> None:
     db.execute("PRAGMA synchronous=FULL")
 
 
+def checkpoint_truncate(db: Database) -> bool:
+    """Copy every committed page from the WAL into the database file, then empty the WAL.
+
+    After an erasure the WAL still holds the pages as they were before it, and the
+    database file the pages as they were before the last checkpoint: this leaves
+    only the erased versions. It waits (the busy timeout) for other connections'
+    reads to end; True if it could finish. Outside a transaction only.
+    """
+    if db.conn.in_transaction:
+        raise RuntimeError("a checkpoint cannot run inside a transaction")
+    busy, _log, _copied = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return bool(busy == 0)
+
+
 def inserted_id(cursor: sqlite3.Cursor) -> int:
     """The rowid an INSERT of one row just gave it."""
     if cursor.lastrowid is None:

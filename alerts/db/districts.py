@@ -494,8 +494,8 @@ def district_shares(db: Database, zip_code: str, state: str) -> dict[int, float 
     return {district: share for district, share in rows}
 
 
-def store_district_choice(db: Database, subscriber_id: int, district: int) -> None:
-    """Store the district a subscriber picked (cd_choice) and resolve them again."""
+def store_district_choice(db: Database, subscriber_id: int, district: int | None) -> None:
+    """Store the district a subscriber picked (cd_choice; None: no pick) and resolve them again."""
     with write_transaction(db):
         db.execute("UPDATE subscribers SET cd_choice = ? WHERE id = ?", [district, subscriber_id])
         db.execute("DROP TABLE IF EXISTS temp._choice_ids")

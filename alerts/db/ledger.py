@@ -46,28 +46,54 @@ class OpenSendRun:
 def ledger_freeze_segment(
     db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
 ) -> int:
+    """Freeze the segment's subscribed people into the ledger; how many were added."""
+    return len(ledger_freeze(db, campaign_id, segment, now))
+
+
+def ledger_freeze(
+    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
+) -> list[int]:
     """Freeze the segment's subscribed people into the ledger and mark the send started.
 
     One transaction: a send is either not started, or started with its recipients
     frozen. Recipients already in the ledger keep their state, so freezing again
-    is harmless. Returns how many recipients were added.
+    adds only the people who joined the segment since (a top-up). Returns the ids
+    added, in id order.
     """
     where, params = segment_where(segment, now, campaign_id)
     with write_transaction(db):
-        before = db.conn.total_changes
-        db.execute(
+        rows = db.execute(
             "INSERT OR IGNORE INTO send_ledger"
             " (campaign_id, subscriber_id, state, updated_at, subscriber_state)"
             f" SELECT ?, id, 'pending', ?, state FROM subscribers WHERE {sendable('subscribers')}"
-            f" AND id IN (SELECT s.id FROM subscribers s WHERE {where})",
+            f" AND id IN (SELECT s.id FROM subscribers s WHERE {where}) RETURNING subscriber_id",
             [campaign_id, utc_now(), *params],
-        )
-        frozen = db.conn.total_changes - before
+        ).fetchall()
         db.execute(
             "UPDATE campaigns SET send_started_at = ? WHERE id = ? AND send_started_at IS NULL",
             [utc_now(), campaign_id],
         )
-    return frozen
+    return sorted(row[0] for row in rows)
+
+
+def ledger_unfreeze(db: Database, campaign_id: int, subscriber_ids: Iterable[int]) -> int:
+    """Take recipients a freeze added out of the ledger again, if still pending.
+
+    For a send nobody confirmed: when no recipient is left, the campaign is a
+    draft again (not started). Returns how many were taken out.
+    """
+    with write_transaction(db):
+        removed = db.execute(
+            "DELETE FROM send_ledger WHERE campaign_id = ? AND state = 'pending'"
+            f" AND subscriber_id {IN_ID_LIST}",
+            [campaign_id, id_list(subscriber_ids)],
+        ).rowcount
+        db.execute(
+            "UPDATE campaigns SET send_started_at = NULL WHERE id = ?"
+            " AND NOT EXISTS (SELECT 1 FROM send_ledger WHERE campaign_id = ?)",
+            [campaign_id, campaign_id],
+        )
+    return int(removed)
 
 
 def ledger_recover(db: Database, campaign_id: int, *, retry_unknown: bool) -> tuple[int, int]:

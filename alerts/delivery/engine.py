@@ -40,8 +40,10 @@ from alerts.db import Database, write_transaction
 from alerts.db import ledger as ledger_db
 from alerts.delivery.provider import (
     RETRYABLE,
+    UNSUPPORTED_ADDRESS,
     AnswerKind,
     Batch,
+    BatchLimits,
     DeliveryProvider,
     ProviderAnswer,
     SendSettings,
@@ -433,10 +435,12 @@ class _Run:
         if not claimed and not skipped:
             return None
         unique, duplicates = _split_duplicates(claimed)
-        if duplicates:
-            ledger_db.ledger_record(self.db, self.campaign_id, skipped=duplicates)
-        self.summary.skipped += len(skipped) + len(duplicates)
-        self.done += len(skipped) + len(duplicates)
+        unique, unsupported = split_unsupported(unique, self.provider.limits)
+        if duplicates or unsupported:
+            ledger_db.ledger_record(self.db, self.campaign_id, skipped=duplicates + unsupported)
+        passed_over = len(skipped) + len(duplicates) + len(unsupported)
+        self.summary.skipped += passed_over
+        self.done += passed_over
         return unique
 
     def _batch_for(self, claimed: list[Subscriber]) -> Batch:
@@ -495,6 +499,19 @@ def _id(person: Subscriber) -> int:
     if person.id is None:
         raise SendError("a recipient of the ledger has no subscriber id")
     return person.id
+
+
+def split_unsupported(
+    people: list[Subscriber], limits: BatchLimits
+) -> tuple[list[Subscriber], list[tuple[int, str]]]:
+    """Those the provider delivers to, and (id, UNSUPPORTED_ADDRESS) for the others."""
+    supported, unsupported = [], []
+    for person in people:
+        if limits.unsupported_address(str(person.email)) is None:
+            supported.append(person)
+        else:
+            unsupported.append((_id(person), UNSUPPORTED_ADDRESS))
+    return supported, unsupported
 
 
 def _split_duplicates(

@@ -29,6 +29,25 @@ class BatchLimits:
     provider: str  # the provider's name for people, e.g. "SendGrid"
     max_recipients: int
     max_substitution_bytes: int | None = None  # keys and values per recipient; None: no cap
+    # Delivers to addresses with non-ASCII characters before the @ (RFC 6531 SMTPUTF8).
+    smtputf8: bool = False
+
+    def unsupported_address(self, email: str) -> str | None:
+        """Why the provider would not deliver to `email`, or None if it would.
+
+        The part of an address after the @ can be spelled in ASCII (IDNA); the part
+        before it cannot, and needs SMTPUTF8. A provider without it may take the
+        message and drop it. The ledger records a skip for this as UNSUPPORTED_ADDRESS.
+        """
+        if self.smtputf8 or email.rpartition("@")[0].isascii():
+            return None
+        return (
+            f"{self.provider} drops addresses with non-ASCII characters before the @; "
+            "a send skips it (allow_smtputf8 sends it, for a provider with SMTPUTF8)"
+        )
+
+
+UNSUPPORTED_ADDRESS = "unsupported_address"  # the ledger's reason for such a skip
 
 
 @dataclass(frozen=True)

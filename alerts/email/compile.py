@@ -15,11 +15,14 @@ import html
 import logging
 import re
 import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from email.utils import formataddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from markdown_it import MarkdownIt
@@ -50,6 +53,7 @@ from alerts.models import (
     SiteSettings,
     SourceText,
     placeholder,
+    readable_placeholders,
 )
 
 DEFAULT_BUTTON = "Send your letter"
@@ -85,6 +89,11 @@ REPRESENTATIVE_FALLBACKS = {
 
 _NAME_RE = r"[a-z0-9_.]+?"
 _NEUTRAL_RE = re.compile(rf"-ALRT\.({_NAME_RE})\.{NEUTRAL_CONTEXT}-")
+# An http(s) URL with a per-recipient placeholder in it: links are tracked, and a
+# tracked link is the same for every recipient, so the click would go to the placeholder.
+_URL_WITH_PLACEHOLDER_RE = re.compile(
+    rf"https?://[^\s<>\"'()\[\]]*?{re.escape(PLACEHOLDER_MARK)}[^\s<>\"'()\[\]]*", re.IGNORECASE
+)
 
 
 class _Placeholder:
@@ -318,11 +327,24 @@ def _check_placeholders(text: str, path: Path, source: SourceText, label: str) -
             )
 
 
+def _check_link_urls(text: str, path: Path, source: SourceText, label: str) -> None:
+    """A per-recipient variable inside a link's URL would reach nobody: refuse it."""
+    match = _URL_WITH_PLACEHOLDER_RE.search(text)
+    if match is not None:
+        line = source.line + text.count("\n", 0, match.start())
+        url = readable_placeholders(match.group(0))
+        raise TemplateProblem(
+            f"{path}:{line}: {label}: the link {url} holds a per-recipient variable; a link's "
+            "URL is the same for every recipient (it is tracked), so write it without one"
+        )
+
+
 def _render_campaign_text(
     source: SourceText, campaign: Campaign, label: str, context: Mapping[str, Any]
 ) -> str:
     rendered = render_source(source, campaign.path, label, context)
     _check_placeholders(rendered, campaign.path, source, label)
+    _check_link_urls(rendered, campaign.path, source, label)
     return _capitalise_sentence_starts(rendered)
 
 
@@ -506,6 +528,48 @@ def _text_message(
 
 
 # --------------------------------------------------------------------------
+# The List-Id header (RFC 2919)
+
+LIST_ID_LIMIT = 255  # octets of the list-id between < and >
+DEFAULT_LIST_LABEL = "alerts"
+
+
+def list_label(org_name: str) -> str:
+    """The organisation's name as a list label: lower-case ASCII letters, digits, hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", org_name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or DEFAULT_LIST_LABEL
+
+
+def _ascii_domain(domain: str) -> str | None:
+    cleaned = domain.strip().rstrip(".").lower()
+    try:
+        return cleaned.encode("idna").decode("ascii") if cleaned else None
+    except UnicodeError:
+        return None
+
+
+def list_domain(site: SiteSettings, from_email: str | None) -> str | None:
+    """The domain that names the list: the settings' from_email, the campaign's, base_url."""
+    for address in (site.from_email, from_email):
+        if address and "@" in address:
+            domain = _ascii_domain(address.rpartition("@")[2])
+            if domain:
+                return domain
+    host = urlsplit(site.base_url).hostname if site.base_url else None
+    return _ascii_domain(host) if host else None
+
+
+def list_id(site: SiteSettings, from_email: str | None = None) -> str | None:
+    """`Org Name <org-name.example.org>`: one List-Id for every campaign of the organisation."""
+    domain = list_domain(site, from_email)
+    if domain is None:
+        return None
+    room = LIST_ID_LIMIT - len(domain) - 1
+    label = list_label(site.org_name)[:room].strip("-") or DEFAULT_LIST_LABEL
+    return formataddr((" ".join(site.org_name.split()), f"{label}.{domain}"))
+
+
+# --------------------------------------------------------------------------
 # Compiling a campaign
 
 
@@ -540,6 +604,7 @@ def compile_campaign(
     document = _add_open_pixel(_inline_css(document))
     text = _text_message(campaign, site, texts.body, context)
     fallback = campaign.first_name_fallback
+    from_email = campaign.from_email or site.from_email
     return CompiledCampaign(
         slug=campaign.slug,
         kind=campaign.kind,
@@ -547,7 +612,7 @@ def compile_campaign(
         html=_contextualise(document, HTML_CONTEXT),
         text=_contextualise(text, TEXT_CONTEXT),
         source_sha256=campaign.source_sha256,
-        from_email=campaign.from_email or site.from_email,
+        from_email=from_email,
         from_name=campaign.from_name or site.from_name,
         reply_to=campaign.reply_to or site.reply_to,
         fallbacks=(
@@ -555,4 +620,5 @@ def compile_campaign(
             ("full_name", fallback),
             *REPRESENTATIVE_FALLBACKS.items(),
         ),
+        list_id=list_id(site, from_email),
     )

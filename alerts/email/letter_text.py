@@ -30,6 +30,7 @@ def _letter_context(subscriber: Subscriber, target: Member) -> dict[str, Any]:
     person = {name: getattr(subscriber, name) or "" for name in LETTER_SUBSCRIBER_FIELDS}
     member = {f.name: getattr(target, f.name) for f in fields(Member)}
     member = {k: ("" if v is None else v) for k, v in member.items()}
+    member["last_name"] = target.surname  # as the display name spells it: one name per member
     return {
         "subscriber": Fields("subscriber", person),
         "target": Fields("target", member),

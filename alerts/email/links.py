@@ -22,8 +22,15 @@ import re
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from alerts.errors import TokenError
-from alerts.models import HTML_CONTEXT, TEXT_CONTEXT, CompiledCampaign, placeholder
+from alerts.errors import CampaignError, TokenError
+from alerts.models import (
+    HTML_CONTEXT,
+    PLACEHOLDER_MARK,
+    TEXT_CONTEXT,
+    CompiledCampaign,
+    placeholder,
+    readable_placeholders,
+)
 
 MAC_BYTES = 10  # 80 bits: forging one by guessing would take ~2**79 requests
 MAX_ID = 2**63 - 1
@@ -206,6 +213,12 @@ def track_links(compiled: CompiledCampaign) -> CompiledCampaign:
     table = _LinkTable()
     document = _HREF_RE.sub(lambda m: _rewrite_href(m, table), compiled.html)
     text = _TEXT_LINK_RE.sub(lambda m: _rewrite_text_link(m, table), compiled.text)
+    for url in table.urls:
+        if PLACEHOLDER_MARK in url:  # one the body check did not see: from a template
+            raise CampaignError(
+                f"{compiled.slug}: the link {readable_placeholders(url)} holds a per-recipient "
+                "variable; a tracked link is the same for every recipient, so write it without one"
+            )
     return replace(compiled, html=document, text=text, links=tuple(table.urls))
 
 

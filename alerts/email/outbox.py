@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import mailbox
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -30,7 +29,9 @@ from pathlib import Path
 from types import TracebackType
 
 from alerts.errors import InputFileError
+from alerts.files import temporary_beside, write_whole
 from alerts.models import RenderedMessage
+from alerts.subscribers.normalise import strip_controls
 
 MBOX_POLICY = policy.default  # LF line endings; .eml files get CRLF, as RFC 5322 has it
 
@@ -44,7 +45,7 @@ class Mailbox:
 
     def address(self) -> Address:
         local, _, domain = self.email.rpartition("@")
-        return Address(display_name=self.name or "", username=local, domain=domain)
+        return Address(display_name=strip_controls(self.name or ""), username=local, domain=domain)
 
 
 def is_folder(path: Path | str) -> bool:
@@ -73,11 +74,11 @@ def email_message(
     mail["To"] = recipient.address()
     if reply_to:
         mail["Reply-To"] = reply_to
-    mail["Subject"] = message.subject
+    mail["Subject"] = strip_controls(message.subject)
     mail["Date"] = date
     mail["Message-ID"] = make_msgid(domain=sender.email.rpartition("@")[2] or None)
     for name, value in message.headers.items():
-        mail[name] = value
+        mail[name] = strip_controls(value)
     mail.set_content(message.text)
     mail.add_alternative(message.html, subtype="html")
     return mail
@@ -116,17 +117,16 @@ class Outbox:
         folder = self.path.parent
         if not folder.is_dir():
             raise InputFileError(f"--outbox {self.path}: folder {folder} does not exist")
-        handle, name = tempfile.mkstemp(dir=folder, prefix=f".{self.path.name}.", suffix=".tmp")
+        handle, self._temporary = temporary_beside(self.path)
         os.close(handle)
-        self._temporary = Path(name)
-        self._mbox = mailbox.mbox(name, create=True)
+        self._mbox = mailbox.mbox(self._temporary, create=True)
 
     def add(self, mail: EmailMessage, subscriber_id: int) -> None:
         if self._mbox is not None:
             self._mbox.add(mail)
         else:
             target = self.path / f"{self.slug}-{subscriber_id}.eml"
-            _write_atomically(target, mail.as_bytes(policy=mail.policy.clone(linesep="\r\n")))
+            write_whole(target, mail.as_bytes(policy=mail.policy.clone(linesep="\r\n")))
         self.count += 1
 
     def __exit__(
@@ -143,14 +143,3 @@ class Outbox:
                 os.replace(self._temporary, self.path)
         finally:
             self._temporary.unlink(missing_ok=True)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise

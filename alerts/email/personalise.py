@@ -11,17 +11,20 @@ delivers is what `personalise` shows.
     prepared = PreparedCampaign(compiled, campaign_id, link_ids, key, base_url)
     values = recipient_values(prepared, subscriber, targets)
     message = personalise(compiled, values)     # build_message does both
+
+A preview (`preview_message`) fills in the same names but no signed URL, and
+has no open pixel: opening it or following its links records nothing.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from alerts.email import links
-from alerts.email.compile import CAP_SUFFIX
+from alerts.email.compile import CAP_SUFFIX, OPEN_PIXEL
 from alerts.email.links import TokenKind, TokenMaker
 from alerts.errors import CampaignError
 from alerts.models import (
@@ -53,6 +56,14 @@ def unsubscribe_headers(url: str) -> dict[str, str]:
     return {"List-Unsubscribe": f"<{one_line(url)}>", "List-Unsubscribe-Post": ONE_CLICK}
 
 
+def campaign_headers(compiled: CompiledCampaign, unsubscribe_url: str) -> dict[str, str]:
+    """Every list header of one recipient's copy: one-click unsubscribe and List-Id."""
+    headers = unsubscribe_headers(unsubscribe_url)
+    if compiled.list_id:
+        headers["List-Id"] = one_line(compiled.list_id)
+    return headers
+
+
 @dataclass(frozen=True, slots=True)
 class PlaceholderKey:
     """One placeholder spelling, such as `-ALRT.link.3.h-`, and what it stands for."""
@@ -69,6 +80,11 @@ class PlaceholderKey:
         return cls(key, match.group(1), match.group(2))
 
 
+def placeholder_plan(compiled: CompiledCampaign) -> tuple[PlaceholderKey, ...]:
+    """Every placeholder a compiled campaign uses, in a stable order."""
+    return tuple(PlaceholderKey.parse(key) for key in sorted(compiled.keys))
+
+
 @dataclass(frozen=True)
 class PreparedCampaign:
     """A compiled campaign registered in the database, ready to personalise."""
@@ -82,7 +98,7 @@ class PreparedCampaign:
     @cached_property
     def plan(self) -> tuple[PlaceholderKey, ...]:
         """Every placeholder the message uses, in a stable order."""
-        return tuple(PlaceholderKey.parse(key) for key in sorted(self.compiled.keys))
+        return placeholder_plan(self.compiled)
 
     @cached_property
     def tokens(self) -> TokenMaker:
@@ -110,18 +126,17 @@ def short_name(value: str | None) -> str:
     return one_line(value or "").strip()[:NAME_LIMIT]
 
 
-def _raw_values(
-    prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
+def _name_values(
+    fallbacks: Mapping[str, str], subscriber: Subscriber, targets: Targets | None
 ) -> dict[str, str]:
-    """Every per-recipient value by placeholder name: one line each, not yet escaped."""
-    fallbacks = prepared.fallbacks
+    """The recipient's and their representative's names by placeholder name, not escaped."""
     rep = targets.representative if targets else None
     known = {
         "first_name": short_name(subscriber.first_name),
         "last_name": short_name(subscriber.last_name),
         "full_name": short_name(subscriber.full_name),
         "rep_full_name": short_name(rep.full_name) if rep else "",
-        "rep_last_name": short_name(rep.last_name) if rep else "",
+        "rep_last_name": short_name(rep.surname) if rep else "",
         "rep_title": short_name(rep.title) if rep else "",
     }
     values: dict[str, str] = {}
@@ -129,6 +144,14 @@ def _raw_values(
         fallback = fallbacks.get(name, "")
         values[name] = value or fallback
         values[name + CAP_SUFFIX] = value or fallback[:1].upper() + fallback[1:]
+    return values
+
+
+def _raw_values(
+    prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
+) -> dict[str, str]:
+    """Every per-recipient value by placeholder name: one line each, not yet escaped."""
+    values = _name_values(prepared.fallbacks, subscriber, targets)
     sid = stored_id(subscriber)
     base = prepared.base_url
     make = prepared.tokens.make
@@ -149,18 +172,21 @@ def recipient_values(
     HTML placeholders get HTML-escaped values, text ones the raw value on one
     line. A provider substitutes them itself; `personalise` does it locally.
     """
-    raw = _raw_values(prepared, subscriber, targets)
+    return _escaped(prepared.plan, _raw_values(prepared, subscriber, targets))
+
+
+def _escaped(plan: Iterable[PlaceholderKey], raw: Mapping[str, str]) -> dict[str, str]:
     escape = html.escape
     return {
         slot.key: escape(raw[slot.name]) if slot.context == HTML_CONTEXT else raw[slot.name]
-        for slot in prepared.plan
+        for slot in plan
     }
 
 
 def recipient_headers(prepared: PreparedCampaign, subscriber_id: int) -> dict[str, str]:
-    """RFC 8058 one-click unsubscribe headers for one recipient."""
+    """The list headers for one recipient (campaign_headers with their unsubscribe URL)."""
     token = prepared.tokens.make(TokenKind.UNSUBSCRIBE, subscriber_id)
-    return unsubscribe_headers(links.unsubscribe_url(prepared.base_url, token))
+    return campaign_headers(prepared.compiled, links.unsubscribe_url(prepared.base_url, token))
 
 
 def personalise(compiled: CompiledCampaign, values: Mapping[str, str]) -> RenderedMessage:
@@ -179,7 +205,7 @@ def personalise(compiled: CompiledCampaign, values: Mapping[str, str]) -> Render
     except KeyError as exc:
         raise CampaignError(f"{compiled.slug}: no value for placeholder {exc.args[0]}") from None
     return RenderedMessage(
-        one_line(subject), html_part, text_part, unsubscribe_headers(unsubscribe)
+        one_line(subject), html_part, text_part, campaign_headers(compiled, unsubscribe)
     )
 
 
@@ -188,3 +214,37 @@ def build_message(
 ) -> RenderedMessage:
     """One recipient's full message, as the provider will deliver it."""
     return personalise(prepared.compiled, recipient_values(prepared, subscriber, targets))
+
+
+# --------------------------------------------------------------------------
+# Previews: the message as a recipient sees it, with nothing in it that works
+
+INERT_URL = "#preview"  # where a preview's letter and unsubscribe links point: nowhere
+
+
+def without_open_pixel(compiled: CompiledCampaign) -> CompiledCampaign:
+    """The campaign with its open pixel taken out of the HTML."""
+    pixel = OPEN_PIXEL.format(src=placeholder("open_url", HTML_CONTEXT))
+    return replace(compiled, html=compiled.html.replace(pixel, ""))
+
+
+def preview_values(
+    compiled: CompiledCampaign, subscriber: Subscriber, targets: Targets | None
+) -> dict[str, str]:
+    """A recipient's names, but no token: links go to their own URLs, the rest nowhere."""
+    raw = _name_values(dict(compiled.fallbacks), subscriber, targets)
+    raw.update(unsubscribe_url=INERT_URL, letter_url=INERT_URL, open_url=INERT_URL)
+    raw.update((f"link.{index}", url) for index, url in enumerate(compiled.links))
+    return _escaped(placeholder_plan(compiled), raw)
+
+
+def preview_message(
+    compiled: CompiledCampaign, subscriber: Subscriber, targets: Targets | None
+) -> RenderedMessage:
+    """What `alerts preview` shows: the recipient's message, recording nothing when opened.
+
+    No open pixel, no signed token: tracked links point straight at their pages
+    and the letter and unsubscribe links at INERT_URL.
+    """
+    inert = without_open_pixel(compiled)
+    return personalise(inert, preview_values(inert, subscriber, targets))

@@ -6,6 +6,8 @@ committer (tracking/committer.py).
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from alerts.db import Database
 from alerts.letters.page import LetterPage
 from alerts.targets import districts
@@ -29,12 +31,34 @@ def choose_district(db: Database, page: LetterPage, district: int) -> None:
     districts.choose_district(db, page.subscriber_id, district)
 
 
-def check_letter_edit(subject: str, letter: str) -> str | None:
-    """What is wrong with a letter posted back, in a sentence for the page, or None."""
-    if not letter.strip():
-        return "The letter is empty: write something before asking for a copy."
-    if len(letter) > LETTER_BODY_LIMIT:
-        return f"The letter is longer than {LETTER_BODY_LIMIT:,} characters: please shorten it."
-    if len(subject) > LETTER_SUBJECT_LIMIT:
+def forget_choice(db: Database, page: LetterPage) -> None:
+    """Forget the House district the subscriber picked, when "None of these" is theirs."""
+    districts.forget_district_choice(db, page.subscriber_id)
+
+
+class LetterProblem(StrEnum):
+    """Why a letter posted back cannot be emailed as it is."""
+
+    EMPTY = "empty"
+    LONG_LETTER = "long_letter"
+    LONG_SUBJECT = "long_subject"
+
+    @property
+    def message(self) -> str:
+        """The problem in a sentence for the page."""
+        if self is LetterProblem.EMPTY:
+            return "The letter is empty: write something before asking for a copy."
+        if self is LetterProblem.LONG_LETTER:
+            return f"The letter is longer than {LETTER_BODY_LIMIT:,} characters: please shorten it."
         return f"The subject is longer than {LETTER_SUBJECT_LIMIT} characters: please shorten it."
+
+
+def check_letter_edit(subject: str, letter: str) -> LetterProblem | None:
+    """What is wrong with a letter posted back, or None."""
+    if not letter.strip():
+        return LetterProblem.EMPTY
+    if len(letter) > LETTER_BODY_LIMIT:
+        return LetterProblem.LONG_LETTER
+    if len(subject) > LETTER_SUBJECT_LIMIT:
+        return LetterProblem.LONG_SUBJECT
     return None

@@ -21,7 +21,7 @@ from alerts.delivery.provider import Batch, Content, DeliveryProvider, Recipient
 from alerts.email.letter_copy import render_letter_copy
 from alerts.email.personalise import short_name
 from alerts.errors import AlertsError
-from alerts.letters.actions import check_letter_edit
+from alerts.letters.actions import LetterProblem, check_letter_edit
 from alerts.letters.page import LetterPage, LetterTarget
 from alerts.subscribers import lifecycle
 from alerts.tracking import recording
@@ -122,7 +122,7 @@ class CopyOutcome(StrEnum):
 @dataclass(frozen=True)
 class CopyResult:
     outcome: CopyOutcome
-    problem: str | None = None  # INVALID: what is wrong, in a sentence for the page
+    problem: LetterProblem | None = None  # INVALID: what is wrong
     retry_after: int = 0  # LIMITED: seconds until the next copy is allowed
 
 

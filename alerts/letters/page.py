@@ -33,8 +33,55 @@ from alerts.models import (
     TextCode,
     seat_name,
 )
+from alerts.subscribers.normalise import STATE_NAMES
 from alerts.targets import lookup as targets
+from alerts.targets.legislators import house_title
 from alerts.tracking.recording import http_url
+
+# Where to find a member the roster gives no website or phone for: each chamber's
+# own directory, and the Capitol switchboard, which puts callers through to any office.
+HOUSE_DIRECTORY = "https://www.house.gov/representatives"
+SENATE_DIRECTORY = "https://www.senate.gov/senators/"
+CAPITOL_SWITCHBOARD = "(202) 224-3121"
+
+# The letter box opens tall enough for its text where CSS cannot size it to fit.
+LETTER_ROW_CHARS = 60
+LETTER_ROWS_MIN = 6
+LETTER_ROWS_MAX = 80
+
+# Places whose name reads with "the" in a sentence ("residents of the District of Columbia").
+_NAMES_WITH_THE = frozenset({"DC", "VI", "MP", "MH"})
+
+
+def place_name(state: str) -> str:
+    """A state's or territory's name as a sentence uses it: "Ohio", "the District of Columbia"."""
+    name = STATE_NAMES.get(state, state)
+    return f"the {name}" if state in _NAMES_WITH_THE else name
+
+
+def _ordinal(number: int) -> str:
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{number}{suffix}"
+
+
+def member_role(member: Member) -> str:
+    """What a member is, in words: "Senior senator for Vermont", "Delegate for Guam"."""
+    place = place_name(member.state)
+    if member.chamber == Chamber.SENATE:
+        rank = f"{member.state_rank} senator" if member.state_rank else "senator"
+        return f"{rank.capitalize()} for {place}"
+    if member.title != "Representative" or member.district is None:
+        return f"{member.title} for {place}"
+    if member.district == 0:
+        return f"Representative for {place} (at large)"
+    return f"Representative for {place}'s {_ordinal(member.district)} district"
+
+
+def role_in_prose(title: str) -> str:
+    """A title as it reads after "your": "representative", "delegate", "Resident Commissioner"."""
+    return title if title == "Resident Commissioner" else title.lower()
 
 
 def addressed_letter(member: Member, body: str) -> str:
@@ -81,12 +128,56 @@ class LetterTarget:
         return urls.tel_url(self.member.phone)
 
     @property
+    def switchboard(self) -> str:
+        """The Capitol switchboard, for a member with no phone number on file."""
+        return CAPITOL_SWITCHBOARD
+
+    @property
+    def switchboard_url(self) -> str | None:
+        return urls.tel_url(CAPITOL_SWITCHBOARD)
+
+    @property
+    def directory_url(self) -> str:
+        """The member's chamber's own directory, for a member with no website on file."""
+        return SENATE_DIRECTORY if self.member.chamber == Chamber.SENATE else HOUSE_DIRECTORY
+
+    @property
+    def name(self) -> str:
+        """The member as headings and thanks name them: "Senator Avery Sampleton"."""
+        return f"{self.member.title} {self.member.full_name}"
+
+    @property
+    def short_name(self) -> str:
+        """The member as links and greetings name them: "Senator Sampleton"."""
+        return f"{self.member.title} {self.member.surname}"
+
+    @property
+    def role(self) -> str:
+        return member_role(self.member)
+
+    @property
+    def letter_rows(self) -> int:
+        """Rows for the letter box, so that it shows the whole letter without scrolling."""
+        lines = self.letter.rstrip("\n").split("\n")
+        rows = sum(max(1, -(-len(line) // LETTER_ROW_CHARS)) for line in lines) + 1
+        return min(max(rows, LETTER_ROWS_MIN), LETTER_ROWS_MAX)
+
+    @property
     def mailto_url(self) -> str:
         return urls.mailto_url(self.subject, self.letter)
 
     @property
     def tweet_url(self) -> str | None:
         return urls.tweet_url(self.tweet) if self.tweet else None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A House district a split ZIP may put the subscriber in, and its member (None: vacant)."""
+
+    district: int
+    seat: str
+    member: Member | None = None
 
 
 class HouseLookup(StrEnum):
@@ -110,8 +201,9 @@ class LetterPage:
     chambers: tuple[Chamber, ...] = ()
     targets: tuple[LetterTarget, ...] = ()
     house: HouseLookup = HouseLookup.NOT_ASKED
-    candidates: tuple[Member, ...] = ()  # House members to pick from (ambiguous ZIP)
+    candidates: tuple[Candidate, ...] = ()  # House districts to pick from (ambiguous ZIP)
     picked: Member | None = None  # the House member the subscriber picked earlier
+    picked_district: int | None = None  # the district they picked (also when it is vacant)
     seat: str | None = None  # the known House seat (NY-10), also when vacant
     state: str | None = None
     flags: tuple[str, ...] = ()
@@ -127,22 +219,56 @@ class LetterPage:
         code = self.text_code
         return urls.sms_url(code.number, code.keyword) if code else None
 
+    @property
+    def place(self) -> str | None:
+        """The subscriber's state or territory by name, as sentences use it."""
+        return place_name(self.state) if self.state else None
+
+    @property
+    def home_title(self) -> str:
+        """The title of the subscriber's House member: Representative, Delegate..."""
+        house = next((t for t in self.targets if t.member.chamber == Chamber.HOUSE), None)
+        if house is not None:
+            return house.member.title
+        return house_title(self.state, 0) if self.state else "Representative"
+
+    @property
+    def home_role(self) -> str:
+        """That title as a sentence says it: "their delegate", "their Resident Commissioner"."""
+        return role_in_prose(self.home_title)
+
+    @property
+    def addressees(self) -> str:
+        """Whom the letters go to: "your members of Congress", "your senators", "your delegate"."""
+        senators = sum(1 for t in self.targets if t.member.chamber == Chamber.SENATE)
+        house = len(self.targets) > senators or self.house is HouseLookup.CHOOSE
+        if house and senators:
+            return "your members of Congress"
+        if senators:
+            return "your senators" if senators > 1 else "your senator"
+        return f"your {self.home_role}"
+
+    @property
+    def all_sent(self) -> bool:
+        return bool(self.targets) and all(t.sent for t in self.targets)
+
     def target(self, bioguide: str) -> LetterTarget | None:
         return next((t for t in self.targets if t.member.bioguide == bioguide), None)
 
-    def candidate(self, district: str) -> Member | None:
-        """The House member of the district picked in the form, if it is one of the page's."""
-        return next(
-            (m for m in self.candidates if m.district is not None and str(m.district) == district),
-            None,
-        )
+    def next_unsent(self, bioguide: str) -> LetterTarget | None:
+        """The letter to go to after `bioguide`'s: the next one not sent yet, wrapping round."""
+        ids = [t.member.bioguide for t in self.targets]
+        start = ids.index(bioguide) + 1 if bioguide in ids else 0
+        ordered = self.targets[start:] + self.targets[:start]
+        return next((t for t in ordered if not t.sent and t.member.bioguide != bioguide), None)
+
+    def candidate(self, district: str) -> Candidate | None:
+        """The district picked in the form, if it is one of the page's candidates."""
+        return next((c for c in self.candidates if str(c.district) == district), None)
 
     def edited(self, bioguide: str, subject: str, letter: str) -> LetterPage:
-        """The page showing a letter as the visitor edited it (after a POST)."""
+        """The page holding a letter as the visitor edited it, for "Email me a copy"."""
         return self._with(bioguide, subject=subject, letter=letter)
-
-    def marked_sent(self, bioguide: str) -> LetterPage:
-        return self._with(bioguide, sent=True)
 
     def _with(self, bioguide: str, **changes: Any) -> LetterPage:
         targets = tuple(
@@ -181,8 +307,9 @@ def letter_page(
         chambers=chambers,
         targets=built,
         house=_house_lookup(found, chambers),
-        candidates=tuple(targets.candidate_members(db, found)) if Chamber.HOUSE in chambers else (),
+        candidates=_candidates(db, found) if Chamber.HOUSE in chambers else (),
         picked=found.representative if DistrictFlag.CHOSEN in found.flags else None,
+        picked_district=found.district if DistrictFlag.CHOSEN in found.flags else None,
         seat=_seat(found),
         state=found.state,
         flags=found.flags,
@@ -220,6 +347,21 @@ def _letter_target(
         tweet=addressed_tweet(tweet, member.twitter) if tweet else None,
         sent=sent,
     )
+
+
+def _candidates(db: Database, found: Targets) -> tuple[Candidate, ...]:
+    """Every district of a split ZIP, in the map's order, vacant seats included."""
+    if not found.state:
+        return ()
+    members = targets.candidate_members(db, found)
+    listed: list[Candidate] = []
+    for district in found.candidates:
+        seat = seat_name(found.state, district)
+        serving = [m for m in members if m.district == district]
+        listed.extend(Candidate(district, seat, m) for m in serving)
+        if not serving:
+            listed.append(Candidate(district, seat))
+    return tuple(listed)
 
 
 def _house_lookup(found: Targets, chambers: tuple[Chamber, ...]) -> HouseLookup:

@@ -55,6 +55,15 @@ def grouped(value: int) -> str:
     return f"{value:,}"
 
 
+def counted(value: int, singular: str, plural: str | None = None) -> str:
+    """A count and its noun, singular for exactly one: 1 person, 2 people, 1,234 letters."""
+    return f"{grouped(value)} {singular if value == 1 else plural or singular + 's'}"
+
+
+def people(value: int) -> str:
+    return counted(value, "person", "people")
+
+
 @dataclass(frozen=True)
 class Rate:
     """`count` out of `base`, where `of` names what the base counts."""
@@ -252,7 +261,7 @@ def _event_lines(f: Funnel, letters: bool) -> list[FunnelLine]:
             FunnelLine(
                 "Letters sent",
                 f.letters_sent,
-                note=f"by {grouped(f.letter_writers)} people, once per recipient and member",
+                note=f"by {people(f.letter_writers)}, once per recipient and member",
             ),
             FunnelLine("Letters emailed to themselves", f.letters_emailed, note="people"),
         ]
@@ -276,7 +285,7 @@ def _delivery_lines(f: Funnel) -> list[FunnelLine]:
                 FunnelLine(
                     f"SendGrid-tracked {name}",
                     tracked.total,
-                    note=f"{grouped(tracked.unique)} people",
+                    note=people(tracked.unique),
                 )
             )
     return lines
@@ -299,6 +308,14 @@ class MemberLetters:
     seat: str  # e.g. "CA-12", "CA" for a senator, "" when the member is not in the roster
     party: str
     letters: int
+    full_name: str = ""  # without the title, "" when the member is not in the roster
+
+    @property
+    def short_label(self) -> str:
+        """Seat first, then the name: what tells members apart when a label is cut."""
+        if self.seat and self.full_name:
+            return f"{self.seat} · {self.full_name}"
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -530,6 +547,7 @@ def _member_letters(rows: list[stats_db.TargetTotals]) -> list[MemberLetters]:
             seat=_seat(row.member),
             party=(row.member.party or "") if row.member else "",
             letters=row.totals.human_people,
+            full_name=row.member.full_name if row.member else "",
         )
         for row in rows
         if row.totals.human_people

@@ -12,6 +12,7 @@ pixels of height, so the text keeps its size on a phone as on a wide screen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,12 +31,17 @@ from alerts.reports.figures import (
     Funnel,
     FunnelLine,
     Timeline,
+    counted,
     grouped,
+    people,
 )
 
 LABEL_CHARS = 30
+LINE_CHARS = 34  # a bar's label and figure share a line: about this many fit at 320 px
+MIN_LABEL_CHARS = 12
 BAR = 12  # pixels
 OVERVIEW_BARS = 20
+MEMBER_BARS = 15  # the chart shows the members with most letters; the table shows all
 NUMERIC_START = "0123456789–"
 
 
@@ -89,10 +95,11 @@ class SvgRect:
 
 @dataclass(frozen=True)
 class SvgLine:
-    """A horizontal axis across the chart."""
+    """A horizontal line across the chart: the axis, or a gridline at a tick."""
 
     tag: ClassVar[str] = "line"
     y: str
+    css: str = "axis"
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,7 @@ class Section:
     legend: list[Series] = field(default_factory=list)
     table: Table | None = None
     empty: str = ""
+    more: str = ""  # under the chart: what it leaves out
 
 
 @dataclass(frozen=True)
@@ -135,16 +143,22 @@ class _Bar:
     note: str  # printed after the bars
 
 
-def report_html(stats: CampaignStats, *, generated_at: datetime | None = None) -> str:
-    """The one-campaign report as a self-contained HTML page."""
+def report_html(
+    stats: CampaignStats,
+    *,
+    organisation: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """The one-campaign report as a self-contained HTML page, under the organisation's name."""
     c = stats.campaign
     started = c.send_started_at.replace("T", " ").replace("Z", " UTC") if c.send_started_at else ""
     return _render(
         "report.html",
         generated_at,
-        title=f"{c.subject} · campaign report",
+        organisation,
+        title=f"{c.readable_subject} · {_report_name(organisation)}",
         eyebrow=f"{'Action alert' if c.kind == CampaignKind.ACTION else 'Update'} · {c.slug}",
-        subject=c.subject,
+        subject=c.readable_subject,
         lede=f"Sending started {started}." if started else "Not sent yet.",
         cards=_cards(stats),
         sections=[
@@ -158,15 +172,25 @@ def report_html(stats: CampaignStats, *, generated_at: datetime | None = None) -
     )
 
 
-def overview_html(rows: list[CampaignRow], *, generated_at: datetime | None = None) -> str:
+def overview_html(
+    rows: list[CampaignRow],
+    *,
+    organisation: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
     """Every campaign, newest first, as a self-contained HTML page."""
     return _render(
         "overview.html",
         generated_at,
-        title="All campaigns · campaign report" if rows else "All campaigns",
-        count=grouped(len(rows)),
+        organisation,
+        title=f"All campaigns · {_report_name(organisation)}",
+        count=counted(len(rows), "campaign"),
         sections=_overview_sections(rows) if rows else [],
     )
+
+
+def _report_name(organisation: str | None) -> str:
+    return f"{organisation} campaign report" if organisation else "campaign report"
 
 
 @cache
@@ -185,16 +209,27 @@ def _css() -> str:
     return resources.files("alerts.reports").joinpath("report.css").read_text("utf-8")
 
 
-def _render(template: str, generated_at: datetime | None, **context: object) -> str:
+def _render(
+    template: str, generated_at: datetime | None, organisation: str | None, **context: object
+) -> str:
     when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     page = _environment().get_template(template)
-    return page.render(css=_css(), version=__version__, generated=when, **context) + "\n"
+    return (
+        page.render(
+            css=_css(),
+            version=__version__,
+            generated=when,
+            organisation=organisation or "",
+            **context,
+        )
+        + "\n"
+    )
 
 
 def _cards(stats: CampaignStats) -> list[Card]:
     f = stats.funnel
     cards = [
-        Card("Sent", grouped(f.sent), f"of {grouped(f.recipients)} recipients"),
+        Card("Sent", grouped(f.sent), f"of {counted(f.recipients, 'recipient')}"),
         Card(
             "Delivered",
             grouped(f.delivered) if f.delivery_reported else "–",
@@ -203,17 +238,17 @@ def _cards(stats: CampaignStats) -> list[Card]:
         Card(
             "Opened",
             f.rate(f.opens.unique).percent,
-            f"{grouped(f.opens.unique)} people, of {f.base_name}",
+            f"{people(f.opens.unique)}, of {f.base_name}",
         ),
         Card(
             "Clicked",
             f.rate(f.clicks.unique).percent,
-            f"{grouped(f.clicks.unique)} people, of {f.base_name}",
+            f"{people(f.clicks.unique)}, of {f.base_name}",
         ),
     ]
     if stats.letters_matter:
         cards.append(
-            Card("Letters sent", grouped(f.letters_sent), f"by {grouped(f.letter_writers)} people")
+            Card("Letters sent", grouped(f.letters_sent), f"by {people(f.letter_writers)}")
         )
     cards.append(Card("Unsubscribed", grouped(f.unsubscribes), str(f.rate(f.unsubscribes))))
     return cards
@@ -222,12 +257,12 @@ def _cards(stats: CampaignStats) -> list[Card]:
 def _base_sentence(funnel: Funnel) -> str:
     if funnel.delivery_reported:
         return (
-            f"Rates are of the {grouped(funnel.delivered)} recipients SendGrid reported as"
+            f"Rates are of the {counted(funnel.delivered, 'recipient')} SendGrid reported as"
             " delivered unless a row says otherwise."
         )
     return (
         f"No delivery events have arrived from SendGrid, so rates are of the"
-        f" {grouped(funnel.sent)} messages sent unless a row says otherwise."
+        f" {counted(funnel.sent, 'message')} sent unless a row says otherwise."
     )
 
 
@@ -305,12 +340,12 @@ def _links_section(stats: CampaignStats) -> Section:
         _Bar(
             _short_url(link.url),
             (link.unique,),
-            f"{grouped(link.unique)} · {grouped(link.total)} clicks",
+            f"{grouped(link.unique)} · {counted(link.total, 'click')}",
         )
         for link in links
     ]
     desc = "; ".join(
-        f"{link.url}: {grouped(link.unique)} people, {grouped(link.total)} clicks" for link in links
+        f"{link.url}: {people(link.unique)}, {counted(link.total, 'click')}" for link in links
     )
     rows = [
         [link.url, grouped(link.unique), grouped(link.total), grouped(link.machine)]
@@ -334,20 +369,27 @@ def _members_section(stats: CampaignStats) -> Section:
     members = stats.members
     if not members:
         return Section("Letters per member", empty="No letters sent yet.")
-    bars = [
-        _Bar(f"{m.name} ({m.seat})" if m.seat else m.name, (m.letters,), grouped(m.letters))
-        for m in members
-    ]
-    desc = "; ".join(f"{bar.label}: {bar.note} letters" for bar in bars)
+    shown = members[:MEMBER_BARS]
+    bars = [_Bar(m.short_label, (m.letters,), grouped(m.letters)) for m in shown]
+    left_out = len(members) - len(shown)
+    more = f"…and {counted(left_out, 'more member')}: the table lists all." if left_out else ""
+    desc = "; ".join(
+        f"{m.name}{f' ({m.seat})' if m.seat else ''}: {counted(m.letters, 'letter')}" for m in shown
+    )
+    title = "Letters sent per member of Congress"
+    if left_out:
+        title = f"Letters sent to the {len(shown)} members with the most letters"
+        desc += f"; {more}"
     rows = [[m.name, m.seat, m.party, grouped(m.letters)] for m in members]
     return Section(
         "Letters per member",
         "Each recipient counts once per member they wrote to,"
         " however often they pressed “I sent it”.",
-        chart=_hbar_chart("members", "Letters sent per member of Congress", desc, bars, ["s3"]),
+        chart=_hbar_chart("members", title, desc, bars, ["s3"]),
         table=Table(
             "Letters per member", ["Member", "Seat", "Party", "Letters"], rows, scroll=True
         ),
+        more=more,
     )
 
 
@@ -364,8 +406,8 @@ def _states_section(stats: CampaignStats) -> Section:
         cells = [state.state, grouped(state.recipients), grouped(state.sent)]
         cells += [grouped(state.delivered)] if f.delivery_reported else []
         cells += [
-            f"{grouped(people)} ({stats.state_rate(state, people).percent})"
-            for people in (state.opened, state.clicked)
+            f"{grouped(count)} ({stats.state_rate(state, count).percent})"
+            for count in (state.opened, state.clicked)
         ]
         cells += [grouped(state.letter_writers)] if stats.letters_matter else []
         rows.append(cells)
@@ -382,11 +424,14 @@ def _overview_sections(rows: list[CampaignRow]) -> list[Section]:
         _Bar(
             row.campaign.slug,
             ((row.opened.value or 0) * 100, (row.clicked.value or 0) * 100),
-            f"opened {row.opened.percent} · clicked {row.clicked.percent}",
+            f"{row.opened.percent} · {row.clicked.percent}",
         )
         for row in rows[:OVERVIEW_BARS]
     ]
-    desc = "; ".join(f"{bar.label}: {bar.note.replace(' · ', ', ')}" for bar in bars)
+    desc = "; ".join(
+        f"{row.campaign.slug}: opened {row.opened.percent}, clicked {row.clicked.percent}"
+        for row in rows[:OVERVIEW_BARS]
+    )
     title = "Unique open and click rates of recent campaigns, out of 100%"
     return [
         Section(
@@ -409,7 +454,19 @@ def _overview_sections(rows: list[CampaignRow]) -> list[Section]:
 
 
 def _clip(text: str, limit: int = LABEL_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """At most `limit` characters, cut between words or after a `/`: "Representative Jo…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space, slash = cut.rfind(" "), cut.rfind("/") + 1
+    end = space if space > 0 else slash if slash > 1 else len(cut)
+    return cut[:end].rstrip(" ,(") + "…"
+
+
+def _label_limit(bars: list[_Bar]) -> int:
+    """How long labels may be so that each fits on its line beside the bar's figure."""
+    longest_note = max((len(bar.note) for bar in bars), default=0)
+    return max(MIN_LABEL_CHARS, min(LABEL_CHARS, LINE_CHARS - longest_note - 2))
 
 
 def _hbar_chart(
@@ -427,9 +484,10 @@ def _hbar_chart(
     row = 22 + len(classes) * (BAR + 4) + 8
     scale = scale or max([max(bar.values) for bar in bars] + [0]) or 1
     chart = Chart(chart_id, title, desc, f"{row * len(bars)}")
+    limit = _label_limit(bars)
     for index, bar in enumerate(bars):
         top = index * row
-        chart.shapes.append(SvgText("0", f"{top + 15}", _clip(bar.label), title=bar.label))
+        chart.shapes.append(SvgText("0", f"{top + 15}", _clip(bar.label, limit), title=bar.label))
         chart.shapes.append(SvgText("100%", f"{top + 15}", bar.note, anchor="end"))
         for series, (value, css) in enumerate(zip(bar.values, classes, strict=True)):
             y = f"{top + 22 + series * (BAR + 4)}"
@@ -439,8 +497,27 @@ def _hbar_chart(
     return chart
 
 
+def scale_ticks(peak: int, most_steps: int = 3) -> list[int]:
+    """Round tick values from 0 to a top at or above `peak`: 0, 20, 40 for 37; 0-60 for 59.
+
+    The step is the smallest of 1, 2, 2.5 and 5 times a power of ten (whole
+    numbers) that reaches `peak` in at most `most_steps` steps.
+    """
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 2.5, 5) if magnitude >= 10 else (1, 2, 5):
+            step = int(factor * magnitude)
+            steps = max(1, math.ceil(peak / step))
+            if steps <= most_steps:
+                return list(range(0, step * steps + 1, step))
+        magnitude *= 10
+
+
 def _timeline_chart(timeline: Timeline, series: list[Series]) -> Chart:
-    """One panel of columns per series, sharing the time axis, each with its own scale."""
+    """One panel of columns per series, sharing the time axis, each with its own scale.
+
+    Each panel has gridlines at round values, labelled at its right end.
+    """
     panel, gap = 80, 34
     buckets = timeline.buckets
     slot = 100 / len(buckets)
@@ -457,21 +534,15 @@ def _timeline_chart(timeline: Timeline, series: list[Series]) -> Chart:
     for index, one in enumerate(series):
         values = [getattr(b, one.name.lower()) for b in buckets]
         top = index * (panel + gap) + 22
-        peak = max(values)
-        chart.shapes.append(SvgText("0", f"{top - 8}", one.name))
-        chart.shapes.append(
-            SvgText(
-                "100%",
-                f"{top - 8}",
-                f"at most {grouped(peak)} per {timeline.unit}",
-                anchor="end",
-                css="muted",
-            )
-        )
-        chart.shapes.append(SvgLine(f"{top + panel}"))
+        ticks = scale_ticks(max(values))
+        scale = ticks[-1]
+        chart.shapes.append(SvgText("0", f"{top - 8}", f"{one.name} per {timeline.unit}"))
+        for tick in ticks:
+            y = top + panel - panel * tick / scale
+            chart.shapes.append(SvgLine(f"{y:.1f}", "axis" if tick == 0 else "grid"))
         for position, value in enumerate(values):
             if value:
-                tall = panel * value / peak
+                tall = panel * value / scale
                 chart.shapes.append(
                     SvgRect(
                         one.css,
@@ -482,6 +553,11 @@ def _timeline_chart(timeline: Timeline, series: list[Series]) -> Chart:
                         title=f"{timeline.label(buckets[position])}: {grouped(value)}",
                     )
                 )
+        for tick in ticks:  # over the columns, each with a halo of the page colour
+            y = top + panel - panel * tick / scale
+            chart.shapes.append(
+                SvgText("100%", f"{y - 3:.1f}", grouped(tick), anchor="end", css="tick")
+            )
     for position, x, anchor in ((0, "0", "start"), (-1, "100%", "end")):
         label = timeline.label(buckets[position])
         chart.shapes.append(SvgText(x, f"{axis + 18}", label, anchor=anchor, css="muted"))

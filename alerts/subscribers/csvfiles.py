@@ -21,8 +21,8 @@ import pickle
 import re
 import subprocess
 import sys
-import tempfile
 import traceback
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,8 @@ from types import TracebackType
 from typing import IO, Any, Protocol, TextIO
 
 from alerts.errors import ImportFileError, InputFileError
+from alerts.files import temporary_beside
+from alerts.subscribers.normalise import clean_text
 
 Progress = Callable[[int], None]  # called with the number of bytes read since the last call
 
@@ -79,14 +81,13 @@ class SafeCsvFile:
 
     def __init__(self, path: Path, purpose: str = "") -> None:
         self.path = path
+        if not path.parent.is_dir():
+            raise InputFileError(f"{path}: folder {path.parent} does not exist")
         try:
-            handle, name = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", text=True
-            )
+            handle, self._temp = temporary_beside(path)
         except OSError as exc:
             what = f" {purpose}" if purpose else ""
             raise InputFileError(f"{path}: cannot write{what} ({exc.strerror})") from None
-        self._temp = Path(name)
         self._file = os.fdopen(handle, "w", encoding="utf-8-sig", newline="")
         self.write = safe_csv_writer(self._file)
 
@@ -113,20 +114,14 @@ class SafeCsvFile:
             self.discard()
 
 
-def check_output_path(path: Path, inputs: Sequence[Path] = ()) -> None:
-    """Fail early, naming the path, when a file cannot be written there."""
-    if any(path.resolve() == p.resolve() for p in inputs):
-        raise InputFileError(f"{path}: is a file being imported; write the rejects elsewhere")
-    if path.is_dir():
-        raise InputFileError(f"{path}: is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise InputFileError(f"{path}: folder {path.parent} does not exist")
-
-
 # --------------------------------------------------------------------------
 # Reading an export: encoding, delimiter, header
 
 _SAMPLE_BYTES = 65536
+MAX_COLUMNS = 1000  # a signup export has dozens; more is not a list of people
+# A UTF-8 file with some lines in Windows-1252: each line is decoded on its own.
+MIXED_ENCODING = "utf-8, some lines windows-1252"
+FALLBACK_WARNING = "not valid UTF-8: read as Windows-1252; check its accented letters"
 _CHUNK_BYTES = 1 << 20
 _BINARY_MAGIC = {
     b"PK\x03\x04": "a ZIP archive or Excel workbook",
@@ -185,34 +180,106 @@ def _guess_encoding(path: Path, sample: bytes) -> str:
 
 
 def _scan(path: Path, raw: IO[bytes], sample: bytes, encoding: str) -> FileFacts:
-    """Hash the whole file and check it decodes; UTF-8 that does not falls back to cp1252."""
+    """Hash the whole file and check it decodes.
+
+    The whole file is decoded as one stream (the fast path); only a UTF-8 file that
+    does not decode is looked at line by line (`_line_encoding`).
+    """
     digest = hashlib.sha256()
-    decoders = {name: codecs.getincrementaldecoder(name)() for name in (encoding, "cp1252")}
-    if encoding != "utf-8":
-        del decoders["cp1252"]
+    decoder: codecs.IncrementalDecoder | None = codecs.getincrementaldecoder(encoding)()
     size, chunk = 0, sample
     while chunk:
         digest.update(chunk)
         size += len(chunk)
-        for name, decoder in list(decoders.items()):
+        if decoder is not None:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError:
-                del decoders[name]
-        if not decoders:
-            raise ImportFileError(
-                f"{path}: unreadable text encoding (not UTF-8, UTF-16 or Windows-1252);"
-                " save it as CSV UTF-8"
-            )
+                decoder = None
         chunk = raw.read(_CHUNK_BYTES)
-    for name, decoder in list(decoders.items()):
+    if decoder is not None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            del decoders[name]
-    if not decoders:
-        raise ImportFileError(f"{path}: unreadable text encoding (the file ends mid-character)")
-    return FileFacts(encoding=next(iter(decoders)), sha256=digest.hexdigest(), size=size)
+            decoder = None
+    if decoder is None:
+        if encoding != "utf-8":
+            raise ImportFileError(
+                f"{path}: unreadable text encoding (not valid {encoding}); save it as CSV UTF-8"
+            )
+        raw.seek(0)
+        encoding = _line_encoding(path, raw)
+    return FileFacts(encoding=encoding, sha256=digest.hexdigest(), size=size)
+
+
+def _line_encoding(path: Path, raw: IO[bytes]) -> str:
+    """cp1252 for a file with no UTF-8 line but ASCII ones, else MIXED_ENCODING.
+
+    A line is either valid UTF-8 or read as Windows-1252: the bytes of one UTF-8
+    character never span a line break. Raises ImportFileError naming a line that
+    is neither.
+    """
+    utf8_lines = 0
+    for number, line in enumerate(raw, 1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_lines += 1
+        except UnicodeDecodeError:
+            try:
+                line.decode("cp1252")
+            except UnicodeDecodeError:
+                raise ImportFileError(
+                    f"{path}: line {number}: unreadable text encoding (not UTF-8, UTF-16 or"
+                    " Windows-1252); save it as CSV UTF-8"
+                ) from None
+    return MIXED_ENCODING if utf8_lines else "cp1252"
+
+
+class _LineByLine(io.RawIOBase):
+    """The bytes of a MIXED_ENCODING file as UTF-8: lines that are not are read as cp1252.
+
+    `fallback` is called with the number of each line read as cp1252.
+    """
+
+    def __init__(self, raw: IO[bytes], fallback: Callable[[int], None] | None) -> None:
+        super().__init__()
+        self.raw = raw
+        self.fallback = fallback
+        self.line = 0
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = len(buffer)
+        while len(self.pending) < wanted:
+            data = self.raw.readline()
+            if not data:
+                break
+            self.line += 1
+            if not data.isascii():
+                data = self._as_utf8(data)
+            self.pending += data
+        count = min(wanted, len(self.pending))
+        buffer[:count] = self.pending[:count]
+        self.pending = self.pending[count:]
+        return count
+
+    def _as_utf8(self, data: bytes) -> bytes:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            if self.fallback is not None:
+                self.fallback(self.line)
+            return data.decode("cp1252").encode("utf-8")
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def _sniff_delimiter(first_text: str) -> str:
@@ -307,46 +374,87 @@ def parse_map(specs: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
+def unique_names(header: Sequence[str]) -> list[str]:
+    """Column names as shown and stored: cleaned, blank ones numbered, repeats told apart.
+
+    A name that comes again gets `_2`, `_3`... ("Notes", "Notes_2"), so every
+    column keeps its own value.
+    """
+    names = [clean_text(h) or f"column {i + 1}" for i, h in enumerate(header)]
+    taken = set(names)
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name not in seen:
+            seen.add(name)
+            continue
+        number = 2
+        while f"{name}_{number}" in taken:
+            number += 1
+        names[index] = f"{name}_{number}"
+        taken.add(names[index])
+    return names
+
+
 def recognise_columns(path: Path, header: Sequence[str], mapping: dict[str, str]) -> Columns:
-    """Assign header columns to fields: --map first, then the known export headers."""
+    """Assign header columns to fields: --map first, then the known export headers.
+
+    Linear in the number of columns. A header repeated in a column a field reads
+    is refused; other repeated columns are kept apart (`unique_names`).
+    """
     keys = [header_key(h) for h in header]
+    first: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        first.setdefault(key, index)
     for wanted in mapping:
-        if wanted not in keys:
+        if wanted not in first:
             raise ImportFileError(
                 f"{path}: --map names column {wanted!r}, which is not in the header"
-                f" ({', '.join(h.strip() for h in header)})"
+                f" ({_shown(header)})"
             )
     fields: dict[str, int] = {}
-    claimed: set[int] = set()
-    for index, key in enumerate(keys):
-        target = mapping.get(key)
-        if target is not None and target not in ("extra", "skip") and target not in fields:
-            fields[target] = index
-        if target is not None:
-            claimed.add(index)
+    for key, target in mapping.items():
+        if target not in ("extra", "skip") and target not in fields:
+            fields[target] = first[key]
     for name, aliases in HEADER_ALIASES.items():
-        if name in fields:
-            continue
-        for alias in aliases:
-            found = next((i for i, k in enumerate(keys) if k == alias and i not in claimed), None)
-            if found is not None:
-                fields[name] = found
-                claimed.add(found)
-                break
+        found = next((first[a] for a in aliases if a in first and a not in mapping), None)
+        if name not in fields and found is not None:
+            fields[name] = found
     if "email" not in fields:
-        # Headers are file content: fold their whitespace so the message stays one line.
-        shown = ", ".join(" ".join(h.split()) for h in header) or "none"
         raise ImportFileError(
-            f'{path}: no email column (headers: {shown}); name it with --map "COLUMN=email"'
+            f"{path}: no email column (headers: {_shown(header) or 'none'}); name it with"
+            ' --map "COLUMN=email"'
         )
+    _refuse_repeated_fields(path, header, keys, fields)
+    names = unique_names(header)
+    used = set(fields.values())
     extra = tuple(
-        (i, header[i].strip() or f"column {i + 1}")
+        (i, names[i])
         for i, key in enumerate(keys)
-        if i not in fields.values()
+        if i not in used
         and mapping.get(key) != "skip"
         and (key not in BOOKKEEPING_COLUMNS or mapping.get(key) == "extra")
     )
     return Columns(fields=fields, extra=extra)
+
+
+def _shown(header: Sequence[str]) -> str:
+    """Headers are file content: cleaned, so the message stays one printable line."""
+    return ", ".join(clean_text(h) for h in header)
+
+
+def _refuse_repeated_fields(
+    path: Path, header: Sequence[str], keys: Sequence[str], fields: dict[str, int]
+) -> None:
+    """Two columns of one header that a field reads: which one is meant cannot be told."""
+    counts = Counter(keys)
+    for field_name, index in fields.items():
+        if counts[keys[index]] > 1:
+            columns = [str(i + 1) for i, key in enumerate(keys) if key == keys[index]]
+            raise ImportFileError(
+                f"{path}: column {clean_text(header[index])!r} ({field_name}) appears"
+                f" {len(columns)} times (columns {', '.join(columns)}); rename or remove all"
+                " but one"
+            )
 
 
 @dataclass
@@ -359,10 +467,21 @@ class ExportFile:
     header: list[str]
     columns: Columns
 
-    def open_text(self) -> tuple[IO[bytes], TextIO]:
-        """The file as bytes (its position measures progress) and as text over those bytes."""
+    def open_text(self, fallback: Callable[[int], None] | None = None) -> tuple[IO[bytes], TextIO]:
+        """The file as bytes (its position measures progress) and as text over those bytes.
+
+        In a MIXED_ENCODING file, `fallback` hears the number of each line read as cp1252.
+        """
         raw = self.path.open("rb")
-        return raw, io.TextIOWrapper(raw, encoding=self.facts.encoding, newline="")
+        if self.facts.encoding != MIXED_ENCODING:
+            return raw, io.TextIOWrapper(raw, encoding=self.facts.encoding, newline="")
+        lines = io.BufferedReader(_LineByLine(raw, fallback))
+        return raw, io.TextIOWrapper(lines, encoding="utf-8", newline="")
+
+    @property
+    def names(self) -> list[str]:
+        """The header's column names, repeated ones told apart (`unique_names`)."""
+        return unique_names(self.header)
 
     def csv_rows(self, text: TextIO) -> Iterator[list[str]]:
         """The rows of the text opened by open_text; the reader's line_num counts lines."""
@@ -371,12 +490,10 @@ class ExportFile:
 
 def inspect_export(path: Path, mapping: dict[str, str]) -> ExportFile:
     """Everything checked before a row is written: readable, text, has an email column."""
-    facts = read_facts(path)
-    with path.open("rb") as start:
-        delimiter = _sniff_delimiter(
-            io.TextIOWrapper(start, encoding=facts.encoding, newline="").read(_SAMPLE_BYTES)
-        )
-    export = ExportFile(path, facts, delimiter, [], Columns({}, ()))
+    export = ExportFile(path, read_facts(path), ",", [], Columns({}, ()))
+    raw, text = export.open_text()
+    with raw, text:
+        export.delimiter = _sniff_delimiter(text.read(_SAMPLE_BYTES))
     raw, text = export.open_text()
     with raw, text:
         try:
@@ -387,6 +504,10 @@ def inspect_export(path: Path, mapping: dict[str, str]) -> ExportFile:
             raise ImportFileError(f"{path}: line 1: {exc}") from None
     if header is None:
         raise ImportFileError(f"{path}: the file is empty (only blank lines)")
+    if len(header) > MAX_COLUMNS:
+        raise ImportFileError(
+            f"{path}: the header has {len(header):,} columns; at most {MAX_COLUMNS:,} are supported"
+        )
     export.header = [restore_cell(h) for h in header]
     export.columns = recognise_columns(path, export.header, mapping)
     return export

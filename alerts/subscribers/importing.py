@@ -27,6 +27,7 @@ from alerts.errors import ImportFileError
 from alerts.models import ImportSummary
 from alerts.subscribers import lifecycle
 from alerts.subscribers.csvfiles import (
+    FALLBACK_WARNING,
     ExportFile,
     Progress,
     RowNotes,
@@ -39,6 +40,7 @@ from alerts.subscribers.csvfiles import (
 from alerts.subscribers.normalise import (
     InvalidValue,
     clean_tags,
+    clean_text,
     email_key,
     normalise_email,
     normalise_state,
@@ -48,6 +50,7 @@ from alerts.subscribers.normalise import (
     split_mailchimp_address,
     split_name,
     split_tags,
+    strip_controls,
 )
 
 MAX_KEPT_WARNINGS = 100
@@ -96,10 +99,10 @@ class _Rejects:
         self.path = path
         self.keep_empty = keep_empty
         self.count = 0
-        headers = list(dict.fromkeys(h for e in exports for h in e.header))
-        self._positions = {
-            e.path: [headers.index(h) for h in e.header] for e in exports
-        }  # fmt: skip
+        names = {e.path: e.names for e in exports}
+        headers = list(dict.fromkeys(n for e in exports for n in names[e.path]))
+        position = {name: index for index, name in enumerate(headers)}
+        self._positions = {path: [position[n] for n in own] for path, own in names.items()}
         self._width = len(headers)
         self._file = SafeCsvFile(path, "the rejects file")
         self._file.write(["file", "line", "reason", *headers])
@@ -170,10 +173,7 @@ _json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _clean_cell(value: str) -> str:
-    if value[:1] == "'":
-        value = restore_cell(value)
-    text = " ".join(value.split())
-    return text if text.isascii() else unicodedata.normalize("NFC", text)
+    return clean_text(restore_cell(value) if value[:1] == "'" else value)
 
 
 class _FileRows:
@@ -184,9 +184,15 @@ class _FileRows:
     values only, so csvfiles.read_rows can run it in a second process.
     """
 
-    def __init__(self, export: ExportFile, run_tags: list[str]):
+    def __init__(
+        self,
+        export: ExportFile,
+        run_tags: list[str],
+        address_check: Callable[[str], str | None] | None = None,
+    ):
         self.export = export
         self.run_tags = run_tags
+        self.address_check = address_check  # a warning for an address mail cannot reach
         self.run_tags_json = _to_json(run_tags) if run_tags else None
         fields = export.columns.fields
         self.fields = fields
@@ -206,7 +212,7 @@ class _FileRows:
     def read(
         self, notes: RowNotes, progress: Progress | None
     ) -> Generator[tuple[Any, ...], None, None]:
-        raw, text = self.export.open_text()
+        raw, text = self.export.open_text(lambda line: notes.warn(line, FALLBACK_WARNING))
         with raw, text:
             try:
                 yield from self.staged(raw, text, notes, progress)
@@ -253,6 +259,10 @@ class _FileRows:
         except InvalidValue as exc:
             notes.reject(self.line, f"invalid email: {exc}", row)
             return None
+        if self.address_check is not None:
+            unreachable = self.address_check(email)
+            if unreachable is not None:
+                notes.warn(self.line, unreachable)
         values: list[Any] = [None] * len(imports_db.STAGED_COLUMNS)
         values[0] = email
         for position, index in self.simple:  # _clean_cell, inlined: it runs millions of times
@@ -261,6 +271,8 @@ class _FileRows:
                 if value[0] == "'":
                     value = restore_cell(value)
                 value = " ".join(value.split())
+                if not value.isprintable():
+                    value = strip_controls(value)
                 if not value.isascii():
                     value = unicodedata.normalize("NFC", value)
                 values[position] = value or None
@@ -357,13 +369,16 @@ def run_import(
     rejects_path: Path | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    address_check: Callable[[str], str | None] | None = None,
 ) -> ImportReport:
     """Import checked files in one transaction: all of them, or (on any error) nothing.
 
     Each file is merged on its own (one import_runs row each); the report sums them.
     With `dry_run` everything is computed and then rolled back. New people are
     stored with their district resolved; the districts of the existing people the
-    files changed are resolved again before the commit.
+    files changed are resolved again before the commit. `address_check` says why
+    mail could not reach an address (the delivery provider's rule), or None: each
+    such address is imported with that warning. It must pickle (a bound method).
     """
     report = ImportReport(dry_run=dry_run)
     rejects = _Rejects(
@@ -376,7 +391,9 @@ def run_import(
             imports_db.import_begin(db, lifecycle.import_rules(db))
             run_tags = clean_tags(tags)
             for export in exports:
-                result = _import_file(db, export, source, run_tags, rejects, report, progress)
+                result = _import_file(
+                    db, export, source, run_tags, rejects, report, progress, address_check
+                )
                 report.files.append(result)
                 _add_counts(report.summary, result.summary)
             # Inside the transaction, so a person is never stored without their district.
@@ -400,6 +417,7 @@ def _import_file(
     rejects: _Rejects,
     report: ImportReport,
     progress: Progress | None = None,
+    address_check: Callable[[str], str | None] | None = None,
 ) -> FileResult:
     started = utc_now()
     run_source = source or export.path.name
@@ -412,7 +430,8 @@ def _import_file(
     )
     imports_db.stage_begin(db)
     tally = _FileTally(export, rejects, report)
-    with closing(read_rows(_FileRows(export, run_tags), tally, progress)) as rows:
+    reader = _FileRows(export, run_tags, address_check)
+    with closing(read_rows(reader, tally, progress)) as rows:
         imports_db.stage_rows(db, tally.counted(rows))
     counts = imports_db.merge_staged(db, source=run_source, now=started)
     result = FileResult(export.path, rows=tally.rows, warnings=tally.warnings)

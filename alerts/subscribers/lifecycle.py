@@ -25,7 +25,14 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from alerts.db import Database, meta_get, meta_set, utc_now, write_transaction
+from alerts.db import (
+    Database,
+    checkpoint_truncate,
+    meta_get,
+    meta_set,
+    utc_now,
+    write_transaction,
+)
 from alerts.db import imports as imports_db
 from alerts.db import subscribers as subscribers_db
 from alerts.errors import LookupFailed
@@ -139,12 +146,17 @@ def _address_hash(salt: str, text: str) -> str:
 @dataclass(frozen=True)
 class ForgetResult:
     erased: bool  # False: nobody had that address; it is recorded all the same
+    # False: another connection's read kept the old pages in the WAL for now
+    wal_emptied: bool = True
 
 
 def forget(db: Database, email: str) -> ForgetResult:
     """Erase a person's data, keep only a hash of the address so no import adds them again.
 
     The row stays (status `forgotten`, no personal data) so campaign counts add up.
+    The erased values are zeroed in the file (secure_delete), and the WAL, which
+    still holds the pages as they were, is checkpointed and emptied; inside a
+    caller's transaction that is the caller's to do once it commits.
     """
     if not email.strip():
         raise LookupFailed("forget: give the email address to forget")
@@ -159,7 +171,8 @@ def forget(db: Database, email: str) -> ForgetResult:
         found = subscribers_db.find_subscriber(db, key)
         if found is not None and found.id is not None:
             subscribers_db.erase_subscriber(db, found.id, now)
-    return ForgetResult(erased=found is not None)
+    emptied = db.conn.in_transaction or checkpoint_truncate(db)
+    return ForgetResult(erased=found is not None, wal_emptied=emptied)
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,25 @@ def normalise_state(raw: str) -> str:
     return found
 
 
+# Control characters (C0, DEL, C1): NUL, BEL, ESC and the like have no place in a
+# name or an address, and must never reach an email header.
+_CONTROLS_TO_SPACE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+
+
+def strip_controls(text: str) -> str:
+    """`text` with each run of control characters and whitespace made one space, trimmed.
+
+    The one rule for text that comes from outside (a CSV cell, a stored name)
+    and goes into a header: what is printable is returned as it is.
+    """
+    if text.isprintable():
+        return text
+    return " ".join(text.translate(_CONTROLS_TO_SPACE).split())
+
+
 def clean_text(raw: str) -> str:
-    """Trimmed, inner runs of whitespace made one space, Unicode NFC."""
-    text = " ".join(raw.split())
+    """Trimmed, inner runs of whitespace made one space, control characters removed, NFC."""
+    text = strip_controls(" ".join(raw.split()))
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 

@@ -37,3 +37,8 @@ def choose_district(db: Database, subscriber_id: int, district: int) -> None:
             f"district: {district} is not a district of ZIP {stored.zip} in {home} ({listed})"
         )
     districts_db.store_district_choice(db, subscriber_id, district)
+
+
+def forget_district_choice(db: Database, subscriber_id: int) -> None:
+    """Forget the district a subscriber picked: their ZIP's districts are all offered again."""
+    districts_db.store_district_choice(db, subscriber_id, None)

@@ -100,13 +100,13 @@ def load_roster(
     roster = _read_roster(legislators, social) if legislators is not None else None
     zip_map = _read_map(zip_districts, congress, states) if zip_districts is not None else None
     redrawn_states = read_redrawn(source(redrawn) if redrawn is not None else None)
-    previous = roster_db.latest_files(db)
-    if previous is None and (roster is None or zip_map is None):
-        raise RosterError(
-            "nothing is loaded yet: the first load needs the roster and a ZIP map together"
-        )
     with write_transaction(db):
-        return _replace(db, roster, zip_map, redrawn_states, previous, explicit=states is not None)
+        previous = roster_db.latest_files(db)
+        if previous is None and (roster is None or zip_map is None):
+            raise RosterError(
+                "nothing is loaded yet: the first load needs the roster and a ZIP map together"
+            )
+        return _replace(db, roster, zip_map, redrawn_states, previous, explicit=bool(states))
 
 
 def _read_roster(legislators: Given, social: Given | None) -> _Roster:
@@ -160,11 +160,7 @@ def _replace(
     diff.vacant_seats = [seat.name for seat in roster_db.vacant_house_seats(db)]
     moves = districts_db.resolve_districts_counting_moves(db)
     if zip_map is not None:
-        diff.maps = [
-            MapChange(state, zip_map.congress, was.previous_congress, was.zips_changed,
-                      moves.get(state, 0))
-            for state, was in replaced.items()
-        ]  # fmt: skip
+        diff.maps = _map_changes(zip_map.congress, replaced, moves)
     diff.confidence = districts_db.district_confidence_counts(db)
     roster_db.record_changes(db, diff.version, diff.as_dict())
     return diff
@@ -192,6 +188,15 @@ def _replace_map(
     changed = districts_db.replace_zip_districts(db, rows, states)
     diff.zip_rows, diff.dropped = len(rows), dict(zip_map.dropped)
     return {state: _StateMap(before.get(state), changed[state]) for state in states}
+
+
+def _map_changes(
+    congress: int, replaced: dict[str, _StateMap], moves: dict[str, int]
+) -> list[MapChange]:
+    return [
+        MapChange(state, congress, was.previous_congress, was.zips_changed, moves.get(state, 0))
+        for state, was in replaced.items()
+    ]
 
 
 def _version(

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from alerts.errors import RosterError
@@ -65,13 +67,14 @@ class ZipMap:
     rows: tuple[ZipDistrict, ...]
     dropped: Mapping[str, int] = field(default_factory=dict)  # rows left out, by reason
 
-    @property
+    @cached_property
     def states(self) -> list[str]:
         return sorted({row.state for row in self.rows})
 
     def only(self, states: Sequence[str]) -> ZipMap:
         """The map of these states alone; each must have rows in the file."""
-        missing = [state for state in states if state not in set(self.states)]
+        known = set(self.states)
+        missing = [state for state in states if state not in known]
         if missing:
             raise RosterError(f"{self.name}: no rows for {', '.join(missing)} (--states)")
         wanted = set(states)
@@ -136,24 +139,25 @@ def _census_rows(name: str, text: str) -> _ParsedRows:
     missing = [column for column in wanted if column not in header]
     if missing:
         raise RosterError(f"{name}: missing column(s) {', '.join(missing)} (line 1)")
-    at = [header.index(column) for column in wanted]
+    pick = operator.itemgetter(*(header.index(column) for column in wanted))
     land: dict[tuple[str, str, int], int] = {}
     zip_land: dict[str, int] = {}
     dropped: Counter[str] = Counter()
     try:
         for values in reader:
-            where = f"{name}: line {reader.line_num}"
-            if not values:
-                continue
             if len(values) != len(header):
-                raise RosterError(f"{where}: {len(values)} fields, the header has {len(header)}")
-            part = _census_part(where, *(values[i].strip() for i in at))
+                if not values:
+                    continue
+                raise _BadRow(f"{len(values)} fields, the header has {len(header)}")
+            part = _census_part(*pick(values))
             if isinstance(part, str):
                 dropped[part] += 1
                 continue
             key, part_land, whole_land = part
             land[key] = land.get(key, 0) + part_land
             zip_land[key[0]] = whole_land
+    except _BadRow as exc:
+        raise RosterError(f"{name}: line {reader.line_num}: {exc}") from None
     except csv.Error as exc:
         raise RosterError(f"{name}: line {reader.line_num}: malformed file ({exc})") from None
     congress = int(named[0].group(1))
@@ -164,53 +168,65 @@ def _census_rows(name: str, text: str) -> _ParsedRows:
     return _ParsedRows(rows, congress, dropped)
 
 
+class _BadRow(Exception):
+    """One row of a Census file is malformed; the reader adds the file and the line."""
+
+
 _CensusPart = tuple[tuple[str, str, int], int, int]  # (ZIP, state, district), land, ZIP's land
+
+# The roster's district number for each two-character district code; None: no district.
+_DISTRICT_NUMBERS: dict[str, int | None] = {
+    **{f"{n:02d}": n if n <= HIGHEST_DISTRICT else None for n in range(100)},
+    AT_LARGE_CODE: 0,
+    DELEGATE_CODE: 0,
+    "ZZ": None,
+}
 
 
 def _census_part(
-    where: str, geoid: str, zcta: str, zip_land: str, part_land: str, part_water: str
+    geoid: str, zcta: str, zip_land: str, part_land: str, part_water: str
 ) -> _CensusPart | str:
     """One row's (key, land area, the ZIP's land area), or why the row is left out."""
+    zcta, geoid = zcta.strip(), geoid.strip()
     if not zcta:
         return OUTSIDE_ANY_ZIP
-    if not re.fullmatch(r"\d{5}", zcta):
-        raise RosterError(f"{where}: {CENSUS_ZIP} {zcta!r} is not a 5-digit ZIP")
-    if len(geoid) != 4:
-        raise RosterError(f"{where}: district {geoid!r} is not a state and district code")
-    state = FIPS_STATES.get(geoid[:2])
+    if len(zcta) != 5 or not (zcta.isascii() and zcta.isdigit()):
+        raise _BadRow(f"{CENSUS_ZIP} {zcta!r} is not a 5-digit ZIP")
+    state = FIPS_STATES.get(geoid[:2]) if len(geoid) == 4 else None
     if state is None:
-        raise RosterError(f"{where}: district {geoid!r}: {geoid[:2]!r} is not a state FIPS code")
-    district = _district_code(where, geoid)
+        raise _BadRow(_bad_district(geoid))
+    code = geoid[2:]
+    if code not in _DISTRICT_NUMBERS:
+        raise _BadRow(f"district {geoid!r}: {code!r} is not a district code")
+    district = _DISTRICT_NUMBERS[code]
     if district is None:
         return NOT_A_DISTRICT
-    _area(where, CENSUS_PART_WATER, part_water)
-    land = _area(where, CENSUS_PART_LAND, part_land)
+    _area(CENSUS_PART_WATER, part_water)
+    land = _area(CENSUS_PART_LAND, part_land)
     if land == 0:
         return WATER_ONLY
-    return (zcta, state, district), land, _area(where, CENSUS_ZIP_LAND, zip_land)
+    return (zcta, state, district), land, _area(CENSUS_ZIP_LAND, zip_land)
 
 
-def _district_code(where: str, geoid: str) -> int | None:
-    """The roster's district number for a GEOID's district code; None when it is no district."""
-    code = geoid[2:]
-    if code in (AT_LARGE_CODE, DELEGATE_CODE):
-        return 0
-    if code == "ZZ":
-        return None
-    if not code.isdigit():
-        raise RosterError(f"{where}: district {geoid!r}: {code!r} is not a district code")
-    number = int(code)
-    return number if number <= HIGHEST_DISTRICT else None
+def _bad_district(geoid: str) -> str:
+    if len(geoid) != 4:
+        return f"district {geoid!r} is not a state and district code"
+    return f"district {geoid!r}: {geoid[:2]!r} is not a state FIPS code"
 
 
-def _area(where: str, column: str, value: str) -> int:
-    if not value.isdigit():
-        raise RosterError(f"{where}: {column} {value!r} is not an area in square metres")
+def _area(column: str, value: str) -> int:
+    value = value.strip()
+    if not value.isdecimal():
+        raise _BadRow(f"{column} {value!r} is not an area in square metres")
     return int(value)
 
 
 def _share(land: int, zip_land: int) -> float | None:
-    return round(min(land / zip_land, 1.0), 6) if zip_land else None
+    """The part's share of the ZIP's land, to six places; None for a ZIP with no land."""
+    if not zip_land:
+        return None
+    share = land / zip_land
+    return round(share, 6) if share < 1 else 1.0
 
 
 # --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ if that campaign exists, and with the subscriber it names if the event's address
 is still that subscriber's (ids outlive addresses). Events about nobody of
 ours are ignored, except those that change a status: they are matched by
 address, so that an address that bounces elsewhere is not mailed by us either.
+Events about a forgotten person are ignored: nothing ties an event to them again.
 Status changes (bounced, complained, unsubscribed) go through the subscriber
 lifecycle, whose rules decide whom they may change.
 """
@@ -22,7 +23,7 @@ from alerts.db import Database
 from alerts.db import campaigns as campaigns_db
 from alerts.db import events as events_db
 from alerts.db import subscribers as subscribers_db
-from alerts.models import Event, IngestSummary, ParsedEvents, ProviderEvent
+from alerts.models import Event, IngestSummary, ParsedEvents, ProviderEvent, Status
 from alerts.subscribers import lifecycle
 from alerts.subscribers.listing import find_subscriber
 from alerts.subscribers.normalise import same_person
@@ -59,7 +60,7 @@ def _ingest_one(
 ) -> None:
     campaign_id = matcher.campaign(event)
     subscriber_id = matcher.recipient(event, by_email=event.status_change is not None)
-    if campaign_id is None and subscriber_id is None:
+    if (campaign_id is None and subscriber_id is None) or matcher.forgotten(event):
         summary.ignored += 1
         return
     if not events_db.insert_event(db, _row(provider, event, campaign_id, subscriber_id)):
@@ -104,17 +105,26 @@ class _Matcher:
             self.campaigns[campaign_id] = campaigns_db.campaign_exists(self.db, campaign_id)
         return campaign_id if self.campaigns[campaign_id] else None
 
+    def forgotten(self, event: ProviderEvent) -> bool:
+        """The event names a subscriber who has been forgotten since the message went out."""
+        contact = self._contact(event.subscriber_id)
+        return contact is not None and contact.status == Status.FORGOTTEN
+
+    def _contact(self, subscriber_id: int | None) -> subscribers_db.SubscriberContact | None:
+        if subscriber_id is None:
+            return None
+        if subscriber_id not in self.addresses:
+            self.addresses[subscriber_id] = subscribers_db.subscriber_contact(
+                self.db, subscriber_id
+            )
+        return self.addresses[subscriber_id]
+
     def recipient(self, event: ProviderEvent, by_email: bool) -> int | None:
         """The subscriber the event is about: the one it names, if the address is still theirs."""
         subscriber_id = event.subscriber_id
-        if subscriber_id is not None:
-            if subscriber_id not in self.addresses:
-                self.addresses[subscriber_id] = subscribers_db.subscriber_contact(
-                    self.db, subscriber_id
-                )
-            contact = self.addresses[subscriber_id]
-            if contact is not None and _same_address(event.email, contact.email):
-                return subscriber_id
+        contact = self._contact(subscriber_id)
+        if contact is not None and _same_address(event.email, contact.email):
+            return subscriber_id
         if by_email and event.email:
             found = find_subscriber(self.db, event.email)
             return found.id if found is not None else None
@@ -122,7 +132,7 @@ class _Matcher:
 
 
 def _same_address(event_email: str | None, our_email: str | None) -> bool:
-    """An event without an address, or about a forgotten subscriber, keeps the id it names."""
+    """An event without an address keeps the id it names (ingest drops a forgotten one's)."""
     if event_email is None or our_email is None:
         return True
     return same_person(event_email, our_email)

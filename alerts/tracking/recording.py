@@ -32,9 +32,24 @@ from alerts.tracking.machines import (
 # Opens, clicks and unsubscribes: jobs that run inside the writer's transaction
 
 
+def is_recordable(db: Database, subscriber_id: int) -> bool:
+    """Whether what this recipient does may be recorded: not the sample, not a forgotten person.
+
+    A forgotten person's old messages still reach the server; nothing they do there
+    is tied to them again (their links keep working, and record nothing).
+    """
+    if subscriber_id == SAMPLE_SUBSCRIBER_ID:
+        return False
+    contact = subscribers_db.subscriber_contact(db, subscriber_id)
+    return contact is None or contact.status != Status.FORGOTTEN
+
+
 def record_open(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event | None:
-    """Record an open; None (nothing recorded) for an unknown campaign or the sample recipient."""
-    if subscriber_id == SAMPLE_SUBSCRIBER_ID or not campaigns_db.campaign_exists(db, campaign_id):
+    """Record an open.
+
+    None (nothing recorded) for an unknown campaign, or someone not `is_recordable`.
+    """
+    if not is_recordable(db, subscriber_id) or not campaigns_db.campaign_exists(db, campaign_id):
         return None
     reason = open_machine_reason(visit, events_db.delivery_time(db, campaign_id, subscriber_id))
     return _record_seen(db, EventKind.OPEN, campaign_id, subscriber_id, visit, reason)
@@ -69,13 +84,14 @@ def record_click(
 ) -> Event | None:
     """Record a click on a link the caller has checked belongs to the campaign.
 
-    A click by the sample recipient of a preview or test send is not recorded.
+    A click by the sample recipient of a preview or test send, or by a forgotten
+    person, is not recorded.
 
     A scanner follows every link of a message at once: when this click makes
     BURST_LINKS distinct links within BURST_WINDOW seconds, the earlier ones
     of the burst are flagged too.
     """
-    if subscriber_id == SAMPLE_SUBSCRIBER_ID:
+    if not is_recordable(db, subscriber_id):
         return None
     at = int(visit.at)
     since = at - BURST_WINDOW
@@ -111,8 +127,15 @@ def unsubscribe(db: Database, campaign_id: int, subscriber_id: int, at: float) -
 LETTER_COPY_LIMITS = ((3600, 5), (86400, 12))  # (seconds, copies)
 
 
-def record_letter_visit(db: Database, campaign_id: int, subscriber_id: int, visit: Visit) -> Event:
-    """Record a view of the letter page, flagged like a click when a machine made it."""
+def record_letter_visit(
+    db: Database, campaign_id: int, subscriber_id: int, visit: Visit
+) -> Event | None:
+    """Record a view of the letter page, flagged like a click when a machine made it.
+
+    None (nothing recorded) for a forgotten person.
+    """
+    if not is_recordable(db, subscriber_id):
+        return None
     reason = click_machine_reason(
         visit, events_db.delivery_time(db, campaign_id, subscriber_id), False
     )
@@ -124,10 +147,12 @@ def record_letter_sent(
 ) -> bool:
     """Record that the subscriber sent their letter to `target` (a bioguide id).
 
-    Idempotent per campaign, subscriber and target: True only the first time.
-    The check and the insert share the writer's transaction, so two presses at
-    once still make one row.
+    Idempotent per campaign, subscriber and target: True only the first time, and
+    never for a forgotten person. The check and the insert share the writer's
+    transaction, so two presses at once still make one row.
     """
+    if not is_recordable(db, subscriber_id):
+        return False
     if target in events_db.letter_targets_sent(db, campaign_id, subscriber_id):
         return False
     events_db.insert_event(

@@ -3,25 +3,29 @@
 GET shows the page (letters/page.py) and records a letter_visit (HEAD and
 scanners as machine visits). POST is one of the page's forms: "I sent it",
 "Email me a copy" (with the letter as edited), or the pick of a House member
-when the ZIP spans several districts. Every answer is the page again, with a
-notice at the top or under the letter it is about.
+when the ZIP spans several districts. A POST does what it asks and answers
+303 with the page's URL and a signed `done` outcome (letters/outcomes.py), so
+that the GET shows what happened and reloading it never repeats the action.
+Only a request that is no form of the page's (another site, a bad token, a
+malformed or unknown form) gets an error answer instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from alerts.email import links
 from alerts.email.links import Token, TokenKind
 from alerts.errors import LookupFailed
-from alerts.letters import actions, copies
+from alerts.letters import actions, copies, outcomes
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import CopyOutcome, CopyResult, LetterCopySender
+from alerts.letters.outcomes import Done, Notice, Outcome
 from alerts.letters.page import HouseLookup, LetterPage, LetterTarget, letter_page
 from alerts.tracking import recording
 from alerts.web.common import Server, committed, read_form, same_origin, visit_of
@@ -37,14 +41,14 @@ LETTER_HEADERS = {
     "Referrer-Policy": "strict-origin",
 }
 
-
-@dataclass(frozen=True)
-class Notice:
-    """A message at the top of a page or under one member's letter after a POST."""
-
-    text: str
-    target: str | None = None  # the bioguide id of the letter it is about
-    error: bool = False
+_COPY_DONE = {
+    CopyOutcome.SENT: Done.EMAILED,
+    CopyOutcome.INVALID: Done.COPY_INVALID,
+    CopyOutcome.UNAVAILABLE: Done.COPY_UNAVAILABLE,
+    CopyOutcome.LIMITED: Done.COPY_LIMITED,
+    CopyOutcome.FAILED: Done.COPY_FAILED,
+}
+_PICKING = (Done.PICK_INVALID, Done.PICK_GONE)
 
 
 class LetterRoutes:
@@ -63,7 +67,7 @@ class LetterRoutes:
         ]
 
     async def letter_page(self, request: Request) -> Response:
-        """GET: the page. Records a letter_visit (HEAD and scanners as machine visits)."""
+        """GET: the page, with the outcome of the form just posted. Records a letter_visit."""
         token = self.server.token(request, TokenKind.LETTER)
         page = self._page(token)
         if token is None or page is None:
@@ -76,10 +80,18 @@ class LetterRoutes:
                 )
             )
         )
-        return self._show(page, choosing="choose" in request.query_params)
+        outcome = self._outcome(token, request.query_params.get("done", ""))
+        notice = outcomes.notice(page, outcome) if outcome else None
+        done = outcome.done if outcome else None
+        choosing = "choose" in request.query_params or done in _PICKING
+        if done is Done.NONE_OF_THESE:
+            choosing = False
+        elif page.house is HouseLookup.CHOOSE:
+            choosing = True
+        return self._show(page, notice=notice, choosing=choosing)
 
     async def letter_action(self, request: Request) -> Response:
-        """POST: "I sent it", "Email me a copy", or the pick of a House member."""
+        """POST: "I sent it", "Email me a copy", or the pick of a House member; 303 to the page."""
         token = self.server.token(request, TokenKind.LETTER)
         page = self._page(token)
         if token is None or page is None:
@@ -92,20 +104,27 @@ class LetterRoutes:
             )
         form = await read_form(request)
         action = form.get("action", "")
-        if action == "choose":
-            return await self._choose(token, page, form.get("district", ""))
+        if action == "choose" and page.candidates:
+            return self._done(request, token, await self._choose(page, form.get("district", "")))
         target = page.target(form.get("target", ""))
         if target is None or action not in ("sent", "email"):
             notice = Notice("That form is not one of this page's.", error=True)
-            return self._show(page, 400, notice)
+            return self._show(page, 400, notice, choosing=page.house is HouseLookup.CHOOSE)
         bioguide = target.member.bioguide
-        subject = form.get("subject", target.subject)
-        page = page.edited(bioguide, subject, form.get("letter", target.letter))
-        edited = page.target(bioguide)
-        assert edited is not None
         if action == "sent":
-            return await self._sent(request, page, edited)
-        return await self._email_copy(request, page, edited)
+            visit = visit_of(request)
+            await committed(
+                self.server.tracker.submit(
+                    lambda db: actions.record_sent(db, page, bioguide, visit)
+                )
+            )
+            return self._done(request, token, Outcome(Done.SENT, bioguide))
+        subject = form.get("subject", target.subject)
+        edited = page.edited(bioguide, subject, form.get("letter", target.letter))
+        edited_target = edited.target(bioguide)
+        assert edited_target is not None
+        result = await self._email_copy(request, edited, edited_target)
+        return self._done(request, token, _copy_outcome(bioguide, result))
 
     def _page(self, token: Token | None) -> LetterPage | None:
         if token is None:
@@ -114,6 +133,21 @@ class LetterRoutes:
             self.server.tracker.reader, self.letters, token.campaign_id, token.subscriber_id
         )
 
+    def _outcome(self, token: Token, value: str) -> Outcome | None:
+        if not value:
+            return None
+        return outcomes.read_outcome(
+            self.server.key, token.campaign_id, token.subscriber_id, value, time.time()
+        )
+
+    def _done(self, request: Request, token: Token, outcome: Outcome) -> Response:
+        """303 to the page showing `outcome`: a reload shows it again and repeats nothing."""
+        done = outcomes.outcome_token(
+            self.server.key, token.campaign_id, token.subscriber_id, outcome, time.time()
+        )
+        url = f"{request.url.path}?done={done}#{outcome.anchor}"
+        return RedirectResponse(url, 303, headers={"Cache-Control": "no-store"})
+
     def _show(
         self,
         page: LetterPage,
@@ -121,34 +155,23 @@ class LetterRoutes:
         notice: Notice | None = None,
         *,
         choosing: bool = False,
-        headers: dict[str, str] | None = None,
     ) -> Response:
         return self.pages.html(
             "letter.html",
             status,
-            {**LETTER_HEADERS, **(headers or {})},
+            LETTER_HEADERS,
             page=page,
             notice=notice,
-            choosing=choosing or page.house is HouseLookup.CHOOSE,
+            choosing=choosing,
             can_email=self.copy_sender is not None and copies.can_receive_copy(page),
             masked_email=recording.mask_email(page.subscriber.email),
         )
 
-    async def _sent(self, request: Request, page: LetterPage, target: LetterTarget) -> Response:
-        bioguide = target.member.bioguide
-        visit = visit_of(request)
-        await committed(
-            self.server.tracker.submit(lambda db: actions.record_sent(db, page, bioguide, visit))
-        )
-        name = f"{target.member.title} {target.member.full_name}"
-        notice = Notice(f"Thank you for writing to {name}!", bioguide)
-        return self._show(page.marked_sent(bioguide), notice=notice)
-
     async def _email_copy(
         self, request: Request, page: LetterPage, target: LetterTarget
-    ) -> Response:
+    ) -> CopyResult:
         page_url = links.letter_url(self.server.base_url, request.path_params["token"])
-        result = await run_in_threadpool(
+        return await run_in_threadpool(
             copies.email_copy,
             self.server.tracker.submit,
             self.copy_sender,
@@ -157,41 +180,32 @@ class LetterRoutes:
             page_url,
             visit_of(request),
         )
-        return self._copy_answer(page, target.member.bioguide, result)
 
-    def _copy_answer(self, page: LetterPage, bioguide: str, result: CopyResult) -> Response:
-        if result.outcome is CopyOutcome.SENT:
-            where = recording.mask_email(page.subscriber.email) or "your address"
-            return self._show(page, notice=Notice(f"We emailed a copy to {where}.", bioguide))
-        if result.outcome is CopyOutcome.INVALID:
-            return self._show(page, 400, Notice(result.problem or "", bioguide, error=True))
-        if result.outcome is CopyOutcome.UNAVAILABLE:
-            message = "We cannot email copies from this page. Copy the letter instead."
-            return self._show(page, 409, Notice(message, bioguide, error=True))
-        if result.outcome is CopyOutcome.LIMITED:
-            minutes = -(-result.retry_after // 60)
-            message = (
-                "You have asked for several copies already. You can ask for another in"
-                f" {minutes} minute{'s' if minutes != 1 else ''}; until then, copy the letter."
-            )
-            retry = {"Retry-After": str(result.retry_after)}
-            return self._show(page, 429, Notice(message, bioguide, True), headers=retry)
-        message = "We could not send the copy just now. Please try again in a few minutes."
-        return self._show(page, 503, Notice(message, bioguide, error=True))
-
-    async def _choose(self, token: Token, page: LetterPage, value: str) -> Response:
+    async def _choose(self, page: LetterPage, value: str) -> Outcome:
+        if value == "none":
+            if page.picked_district is not None:
+                await committed(
+                    self.server.tracker.submit(lambda db: actions.forget_choice(db, page))
+                )
+            return Outcome(Done.NONE_OF_THESE)
         chosen = page.candidate(value.strip())
-        if chosen is None or chosen.district is None:
-            notice = Notice("Pick one of the members listed.", "pick", error=True)
-            return self._show(page, 400, notice, choosing=True)
+        if chosen is None:
+            return Outcome(Done.PICK_INVALID)
         district = chosen.district
         try:
             await committed(
                 self.server.tracker.submit(lambda db: actions.choose_district(db, page, district))
             )
         except LookupFailed:  # the district map changed since the page was shown
-            notice = Notice("That choice is no longer possible: please pick again.", "pick", True)
-            return self._show(self._page(token) or page, 409, notice, choosing=True)
-        page = self._page(token) or page
-        name = f"{chosen.title} {chosen.full_name}"
-        return self._show(page, notice=Notice(f"Thank you: we will remember {name}."))
+            return Outcome(Done.PICK_GONE)
+        bioguide = chosen.member.bioguide if chosen.member else ""
+        return Outcome(Done.CHOSEN, bioguide, str(district))
+
+
+def _copy_outcome(bioguide: str, result: CopyResult) -> Outcome:
+    detail = ""
+    if result.outcome is CopyOutcome.INVALID and result.problem is not None:
+        detail = result.problem.value
+    elif result.outcome is CopyOutcome.LIMITED:
+        detail = str(-(-result.retry_after // 60))
+    return Outcome(_COPY_DONE[result.outcome], bioguide, detail)

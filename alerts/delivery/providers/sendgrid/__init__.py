@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -36,18 +37,29 @@ class SendGridProvider:
     limits: BatchLimits = wire.LIMITS
 
     def __init__(
-        self, api_key: str = "", host: str = DEFAULT_HOST, webhook_public_key: str | None = None
+        self,
+        api_key: str = "",
+        host: str = DEFAULT_HOST,
+        webhook_public_key: str | None = None,
+        allow_smtputf8: bool = False,
     ) -> None:
         self.api_key = api_key
         self.host = host.rstrip("/")
         self.webhook_public_key = webhook_public_key
+        if allow_smtputf8:  # the account delivers them after all: the setting says so
+            self.limits = replace(wire.LIMITS, smtputf8=True)
 
     @classmethod
     def from_config(cls, config: Config, env: Mapping[str, str] | None = None) -> SendGridProvider:
         """The provider as alerts.toml and the environment set it up; checked only when used."""
         api_key = (os.environ if env is None else env).get(API_KEY_ENV, "").strip()
         public_key = config.get(webhook.PUBLIC_KEY_SETTING)
-        return cls(api_key, str(config.get("sendgrid_host")), str(public_key or "") or None)
+        return cls(
+            api_key,
+            str(config.get("sendgrid_host")),
+            str(public_key or "") or None,
+            allow_smtputf8=config.get("allow_smtputf8"),
+        )
 
     @property
     def endpoint(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -32,6 +33,8 @@ SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 SIGNATURE_MAX_AGE = 600  # seconds a signed timestamp may differ from our clock
 MAX_EVENT_ID = 200  # characters
+MAX_ID = 2**63 - 1  # the largest id SQLite stores, and so the largest we send
+MAX_INTEGER_DIGITS = 30  # longer JSON integers are read as floats
 
 KIND_BY_EVENT: dict[str, str] = {
     "processed": EventKind.ACCEPTED,
@@ -115,9 +118,11 @@ def load_public_key(text: str) -> ec.EllipticCurvePublicKey:
 def parse_events(body: bytes, source: str) -> ParsedEvents:
     """A webhook body or saved payload (a JSON array of event objects) as events.
 
-    A payload that is not such an array raises EventPayloadError naming `source`;
-    an item that is not an event (no sg_event_id, type or timestamp) is counted
-    invalid, one of a type the project does not keep ignored.
+    A payload that is not such an array raises EventPayloadError naming `source`.
+    An item that is not an event we could have caused (no sg_event_id, type or
+    timestamp; a custom_args id that is a number but no id of ours; text that is
+    not Unicode) is counted invalid and skipped, one of a type the project does
+    not keep ignored: the rest of the batch is read all the same.
     """
     items = _event_objects(body, source)
     events: list[ProviderEvent] = []
@@ -131,13 +136,30 @@ def parse_events(body: bytes, source: str) -> ParsedEvents:
             or not isinstance(event_id, str)
             or not 0 < len(event_id) <= MAX_EVENT_ID
             or at is None
+            or not _is_unicode(raw)
         ):
             invalid += 1
         elif event_type not in KIND_BY_EVENT:
             ignored += 1
         else:
-            events.append(_event(raw, event_type, event_id, at))
+            try:
+                events.append(_event(raw, event_type, event_id, at))
+            except _NotOurId:
+                invalid += 1
     return ParsedEvents(tuple(events), len(items), invalid, ignored)
+
+
+class _NotOurId(ValueError):
+    """A custom_args id that is a number, but not one a message of ours carries."""
+
+
+def _is_unicode(raw: dict[str, Any]) -> bool:
+    """False when a string of the event holds a lone surrogate (JSON allows "\\ud800")."""
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 def _event(raw: dict[str, Any], event_type: str, event_id: str, at: int) -> ProviderEvent:
@@ -160,7 +182,7 @@ def _event(raw: dict[str, Any], event_type: str, event_id: str, at: int) -> Prov
 
 def _event_objects(body: bytes, source: str) -> list[dict[str, Any]]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_json_integer)
     except UnicodeDecodeError:
         raise EventPayloadError(f"{source}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -195,13 +217,28 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
+def _json_integer(digits: str) -> int | float:
+    """A JSON integer; one too long for any id or time is read as a float, not refused."""
+    return int(digits) if len(digits) <= MAX_INTEGER_DIGITS else float(digits)
+
+
 def _id_arg(value: Any) -> int | None:
-    """A custom_args id: a string of digits (as the sender writes it) or an integer."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
+    """A custom_args id: a string of digits (as the sender writes it) or an integer.
+
+    None when the message carries none, or something that is not a number (mail
+    another tool tagged); _NotOurId for a number no message of ours carries.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            return None
+        if len(value) > MAX_INTEGER_DIGITS:
+            raise _NotOurId(value[:40])
+        value = int(value)
+    if isinstance(value, float) or (isinstance(value, int) and not 0 < value <= MAX_ID):
+        raise _NotOurId(str(value)[:40])
+    return value if isinstance(value, int) else None
 
 
 def _timestamp(value: Any) -> int | None:
@@ -235,6 +272,6 @@ def _scrub(value: Any) -> ProviderDetail | None:
     """SMTP responses often quote the address: keep the rest, drop the address."""
     if isinstance(value, str):
         return _EMAIL.sub("<address>", value)[:300]
-    if isinstance(value, int | float | bool):
+    if isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
     return None

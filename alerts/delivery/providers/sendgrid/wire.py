@@ -16,6 +16,7 @@ from typing import Any
 
 from alerts.delivery.provider import Batch, BatchLimits, Recipient
 from alerts.errors import SendError
+from alerts.subscribers.normalise import strip_controls
 
 TITLE = "SendGrid"
 MAIL_SEND_PATH = "/v3/mail/send"
@@ -32,6 +33,7 @@ LIMITS = BatchLimits(
     provider=TITLE,
     max_recipients=min(MAX_PERSONALIZATIONS, MAX_RECIPIENTS),
     max_substitution_bytes=MAX_SUBSTITUTION_BYTES,
+    smtputf8=False,  # an address with non-ASCII before the @ is taken with 202, then dropped
 )
 
 CAMPAIGN_ARG = "alerts_campaign"
@@ -92,8 +94,8 @@ def tracking_settings(enabled: bool) -> dict[str, Any]:
 
 
 def display_name(name: str | None) -> str | None:
-    """The recipient's name as SendGrid accepts it (no `;`, `,` or quotes), or None."""
-    cleaned = " ".join(re.sub(r'[;,"]+', " ", name or "").split())
+    """The recipient's name as SendGrid accepts it (no `;`, `,`, quotes or controls), or None."""
+    cleaned = strip_controls(" ".join(re.sub(r'[;,"]+', " ", name or "").split()))
     return cleaned or None
 
 

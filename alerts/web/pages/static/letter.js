@@ -1,6 +1,7 @@
-// The letter page's one script: "Copy letter" buttons, and the mailto: links kept in
-// step with the edited letter. Without it every action still works: the buttons stay
-// hidden, the text is selectable, and the forms post as usual.
+// The letter page's one script: "Copy letter" buttons, the mailto: links kept in
+// step with the edited letter, and edits kept across the page's own redirects.
+// Without it every action still works: the buttons stay hidden, the text is
+// selectable, and the forms post as usual.
 "use strict";
 
 function copyWithSelection(field) {
@@ -59,5 +60,40 @@ function setUpMailto(link) {
   text.addEventListener("input", update);
 }
 
+// Every form answers with a redirect back to the page, which shows the letter as the
+// campaign wrote it. An edit is kept in this tab's sessionStorage while it differs from
+// that text, and put back when the page shows the same text again.
+function readDraft(key) {
+  try {
+    return JSON.parse(sessionStorage.getItem(key) || "null");
+  } catch (error) {
+    return null;
+  }
+}
+
+function keepDraft(key, field) {
+  try {
+    if (field.value === field.defaultValue) {
+      sessionStorage.removeItem(key);
+    } else {
+      const draft = { original: field.defaultValue, value: field.value };
+      sessionStorage.setItem(key, JSON.stringify(draft));
+    }
+  } catch (error) {
+    // Storage is off or full: the edit stays on this page only.
+  }
+}
+
+function setUpDraft(field) {
+  const key = "alerts-draft:" + location.pathname + ":" + field.id;
+  const draft = readDraft(key);
+  if (draft && draft.original === field.defaultValue && typeof draft.value === "string") {
+    field.value = draft.value;
+    field.dispatchEvent(new Event("input"));
+  }
+  field.addEventListener("input", () => keepDraft(key, field));
+}
+
 document.querySelectorAll("[data-copy]").forEach(setUpCopy);
 document.querySelectorAll("[data-mailto]").forEach(setUpMailto);
+document.querySelectorAll("textarea[name=letter], input[name=subject]").forEach(setUpDraft);
