@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from alerts.campaigns import files as campaigns
 from alerts.config import Config, ConfigError
-from alerts.db import Database, set_durable
+from alerts.db import Database, is_busy, set_durable
 from alerts.db import campaigns as campaigns_db
 from alerts.db import ledger as ledger_db
 from alerts.db import segments as segments_db
@@ -60,7 +60,7 @@ from alerts.email.personalise import (
     recipient_values,
     stored_id,
 )
-from alerts.errors import CampaignError, SendInterrupted
+from alerts.errors import CampaignError, SendError, SendInterrupted
 from alerts.models import (
     HTML_CONTEXT,
     SAMPLE_SUBSCRIBER_ID,
@@ -510,8 +510,33 @@ def run_send(
             f"run `alerts send {plan.compiled.slug}` again to continue",
             summary,
         ) from None
+    except Exception as exc:
+        if not is_busy(exc):
+            raise
+        summary = _summary_since(db, campaign_id, before, time.monotonic() - started)
+        raise _stopped(
+            f"database is busy ({exc}): {summary.sent:,} sent before it stopped; "
+            f"run `alerts send {plan.compiled.slug}` again to continue",
+            summary,
+        ) from None
     finally:
+        _record_finish(db, campaign_id)
+
+
+def _stopped(message: str, summary: SendSummary) -> SendError:
+    """The error of a run that had to stop, carrying what it did."""
+    error = SendError(message)
+    error.summary = summary
+    return error
+
+
+def _record_finish(db: Database, campaign_id: int) -> None:
+    """Mark the send finished if nobody is left; a busy database leaves that to the next run."""
+    try:
         ledger_db.campaign_send_finished(db, campaign_id)
+    except Exception as exc:
+        if not is_busy(exc):
+            raise
 
 
 def _send_settings(plan: SendPlan) -> SendSettings:

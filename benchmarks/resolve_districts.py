@@ -61,6 +61,7 @@ def fake_subscribers(count: int, rows: list[tuple[str, str]]):
             zip_code = rnd.choice(["99999", "ABCDE", "123"])
         yield {
             "email": f"person{number}@example.org",
+            "email_key": f"person{number}@example.org",
             "first_name": "Sample",
             "last_name": f"Person {number}",
             "street": f"{number % 9999} Main Street",

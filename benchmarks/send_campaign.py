@@ -84,6 +84,7 @@ def make_project(folder: Path, recipients: int) -> Path:
         (
             {
                 "email": f"supporter{i}@example.org",
+                "email_key": f"supporter{i}@example.org",
                 "first_name": FIRST[i % len(FIRST)],
                 "last_name": LAST[i % len(LAST)],
                 "zip": zips[i % len(zips)],

@@ -97,6 +97,7 @@ def make_db(path: Path, recipients: int) -> tuple[Database, int, int]:
         (
             {
                 "email": f"supporter{i}@example.org",
+                "email_key": f"supporter{i}@example.org",
                 "first_name": f"Sam{i}",
                 "last_name": "Supporter",
                 "zip": "62701",

@@ -82,7 +82,8 @@ def seed(folder: Path) -> list[str]:
     db = open_db(folder / "subscribers.db")
     now = "2026-01-01T00:00:00Z"
     db["subscribers"].insert_all(
-        {"email": f"s{n}@example.org", "first_name": f"S{n}", "created_at": now, "updated_at": now}
+        {"email": f"s{n}@example.org", "email_key": f"s{n}@example.org", "first_name": f"S{n}"}
+        | {"created_at": now, "updated_at": now}
         for n in range(1, SUBSCRIBERS + 1)
     )
     db["campaigns"].insert(

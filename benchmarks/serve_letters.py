@@ -82,7 +82,8 @@ def seed(folder: Path) -> list[str]:
     load_roster(db, files["legislators"], files["zip_districts"], files["social"], congress=119)
     now = "2026-01-01T00:00:00Z"
     db["subscribers"].insert_all(
-        {"email": f"s{n}@example.org", "first_name": f"Sam{n}", "last_name": "Reader"}
+        {"email": f"s{n}@example.org", "email_key": f"s{n}@example.org"}
+        | {"first_name": f"Sam{n}", "last_name": "Reader"}
         | {"city": "Springfield", "zip": HOMES[n % 4][0], "state": HOMES[n % 4][1]}
         | {"created_at": now, "updated_at": now}
         for n in range(1, SUBSCRIBERS + 1)

@@ -1,4 +1,4 @@
-"""`alerts import` of awkward files: mixed encodings, control characters, repeated and many columns."""
+"""`alerts import` of awkward files: mixed encodings, control characters, odd headers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from email import policy
 from pathlib import Path
 from typing import Any
 
-import pytest
 from send_helpers import UPDATE, project_db, use_fake
 
 from alerts.db import subscribers as subscribers_db
@@ -18,8 +17,8 @@ from alerts.delivery.provider import Recipient
 from alerts.delivery.providers.sendgrid.standin import FakeSendGrid
 from alerts.delivery.providers.sendgrid.wire import personalization
 from alerts.models import Subscriber, SubscriberFilter
-from alerts.subscribers.csvfiles import MAX_COLUMNS
 
+MOST_COLUMNS = 1000  # the documented limit (docs/importing.md)
 ACCENTED = ["José", "Zoë", "Bérénice", "Łukasz", "Ñandú", "François", "Chloé", "Søren"]
 
 
@@ -99,7 +98,7 @@ def test_a_file_all_in_windows_1252_still_imports_without_warnings(cli, project)
 
 def test_control_characters_never_reach_names_the_outbox_or_sendgrid(cli, project, monkeypatch):
     rows = [["email", "first_name", "last_name", "city", "Notes"]]
-    rows += [[f"filler{i}@example.org", "Ana", "Ruiz", "Austin", "-" * 60] for i in range(1200)]
+    rows += [[f"filler{i}@example.org", "Ana", "Ruiz", "Austin", "-" * 700] for i in range(100)]
     rows.append(["bad@example.org", "Ev\x00il\x1b[31m", "Na\x07me\x7f", "Ci\x1bty", "a\x00b"])
     with (project / "controls.csv").open("w", newline="", encoding="utf-8") as out:
         csv.writer(out).writerows(rows)
@@ -165,19 +164,19 @@ def test_a_file_with_too_many_columns_is_refused_in_one_line(cli, project):
     )
     result = cli("import", "wide.csv", "--dry-run", ok=False)
     assert result.stderr.strip() == (
-        f"Error: wide.csv: the header has 100,000 columns; at most {MAX_COLUMNS:,} are supported"
+        f"Error: wide.csv: the header has 100,000 columns; at most {MOST_COLUMNS:,} are supported"
     )
 
 
 def test_a_file_with_the_most_columns_allowed_imports(cli, project):
-    header = ["email", *(f"c{i}" for i in range(MAX_COLUMNS - 1))]
-    rejected = ["nope", *(f"r{i}" for i in range(MAX_COLUMNS - 1))]
-    kept = ["a@example.org", *(f"v{i}" for i in range(MAX_COLUMNS - 1))]
+    header = ["email", *(f"c{i}" for i in range(MOST_COLUMNS - 1))]
+    rejected = ["nope", *(f"r{i}" for i in range(MOST_COLUMNS - 1))]
+    kept = ["a@example.org", *(f"v{i}" for i in range(MOST_COLUMNS - 1))]
     with (project / "wide.csv").open("w", newline="", encoding="utf-8") as out:
         csv.writer(out).writerows([header, rejected, kept])
     result = import_json(cli, "wide.csv")
     assert json.loads(result.stdout)["added"] == 1
     person = stored(project)["a@example.org"]
-    assert len(person.extra) == MAX_COLUMNS - 1 and person.extra["c998"] == "v998"
+    assert len(person.extra) == MOST_COLUMNS - 1 and person.extra["c998"] == "v998"
     with (project / "wide.rejects.csv").open(encoding="utf-8-sig", newline="") as rejects:
         assert list(csv.reader(rejects))[1][3:] == rejected

@@ -39,7 +39,13 @@ class AppContext:
         return self.config_path.parent / "campaigns"
 
     def check_output(
-        self, path: Path | str, option: str, inputs: Iterable[Path] = (), *, folder: bool = False
+        self,
+        path: Path | str,
+        option: str,
+        inputs: Iterable[Path] = (),
+        *,
+        folder: bool = False,
+        inputs_are: str = "a file this command reads",
     ) -> Path:
         """`path` as a place a command may write its output, else InputFileError in one line.
 
@@ -47,11 +53,12 @@ class AppContext:
         (and the files SQLite keeps beside it), the settings file and the command's
         own `inputs`, however the path is spelt (relative, through a symlink or a
         hard link), and a folder or a missing folder where a file is wanted.
-        `option` names the option or argument in the message ("--out").
+        `option` names the option or argument in the message ("--out"), `inputs_are`
+        what the inputs are.
         """
         target = Path(path)
         named = f"{option} {path}" if option else str(path)
-        for protected, what in self._protected(inputs):
+        for protected, what in self._protected(inputs, inputs_are):
             if _same_file(target, protected):
                 raise InputFileError(f"{named}: is {what} {protected}; write the output elsewhere")
         if folder:
@@ -62,7 +69,7 @@ class AppContext:
             raise InputFileError(f"{named}: folder {target.parent} does not exist")
         return target
 
-    def _protected(self, inputs: Iterable[Path]) -> list[tuple[Path, str]]:
+    def _protected(self, inputs: Iterable[Path], inputs_are: str) -> list[tuple[Path, str]]:
         database = [(self.db_path, "the database")]
         database += [
             (Path(f"{self.db_path}{end}"), "a file of the database") for end in _DB_COMPANIONS
@@ -70,7 +77,7 @@ class AppContext:
         return [
             *database,
             (self.config_path, "the settings file"),
-            *((Path(p), "an input of this command") for p in inputs),
+            *((Path(p), inputs_are) for p in inputs),
         ]
 
     def close(self) -> None:

@@ -68,7 +68,12 @@ def import_command(
 
     exports = importer.plan_import(files, maps)  # every file checked before the db is opened
     rejects_path = rejects or importer.default_rejects_path(exports[0].path)
-    app.check_output(rejects_path, "--rejects" if rejects else "the rejects file", files)
+    app.check_output(
+        rejects_path,
+        "--rejects" if rejects else "the rejects file",
+        files,
+        inputs_are="a file being imported",
+    )
     total = sum(export.facts.size for export in exports)
     with progress_bar("Importing", total, at_least=PROGRESS_MIN_BYTES, show_counts=False) as bar:
         report = importer.run_import(
