@@ -48,6 +48,8 @@ def load_sample_roster(cli: Any) -> None:
         str(data_file("sample-legislators-social.yaml")),
         "--zip-districts",
         str(data_file("sample-zccd.csv")),
+        "--congress",
+        "119",
     )
 
 
