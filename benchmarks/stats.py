@@ -137,8 +137,9 @@ def add_subscribers(conn: sqlite3.Connection, count: int, rng: random.Random) ->
         "INSERT INTO subscribers (id, email, email_key, first_name, last_name, city, state,"
         " zip, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (n, f"supporter{n}@example.org", f"supporter{n}@example.org", "Jordan", "Rivera", "Springfield", state,
-             f"{rng.randrange(1000, 99999):05d}", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+            (n, f"supporter{n}@example.org", f"supporter{n}@example.org", "Jordan", "Rivera",
+             "Springfield", state, f"{rng.randrange(1000, 99999):05d}", "2026-01-01T00:00:00Z",
+             "2026-01-01T00:00:00Z")
             for n, state in enumerate(states, start=1)
         ),
     )  # fmt: skip

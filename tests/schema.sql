@@ -2,6 +2,63 @@
 -- tables before indexes before triggers, then name. Checked by tests/test_schema.py;
 -- after adding a migration, regenerate it with `python tests/test_schema.py`.
 
+-- table bill_fetches on bill_fetches
+CREATE TABLE bill_fetches (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL,
+            congress INTEGER NOT NULL,
+            type TEXT NOT NULL CHECK (type IN
+                ('hr', 's', 'hjres', 'sjres', 'hconres', 'sconres', 'hres', 'sres')),
+            number INTEGER NOT NULL,
+            title TEXT,
+            fetched_at TEXT NOT NULL
+        );
+
+-- index bill_fetches_slug on bill_fetches
+CREATE INDEX bill_fetches_slug ON bill_fetches (slug, id);
+
+-- table bill_sponsors on bill_sponsors
+CREATE TABLE bill_sponsors (
+            fetch_id INTEGER NOT NULL REFERENCES bill_fetches (id),
+            bioguide TEXT NOT NULL,
+            name TEXT NOT NULL,
+            is_sponsor INTEGER NOT NULL DEFAULT 0,
+            party TEXT,
+            state TEXT,
+            district INTEGER,
+            sponsorship_date TEXT,
+            is_original INTEGER NOT NULL DEFAULT 0,
+            withdrawn_date TEXT,
+            PRIMARY KEY (fetch_id, bioguide)
+        ) WITHOUT ROWID;
+
+-- table bill_stance_overrides on bill_stance_overrides
+CREATE TABLE bill_stance_overrides (
+            slug TEXT NOT NULL,
+            bioguide TEXT NOT NULL,
+            stance TEXT NOT NULL CHECK (stance IN
+                ('sponsor', 'cosponsor', 'supports', 'opposes', 'unknown')),
+            source TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            loaded_at TEXT NOT NULL,
+            PRIMARY KEY (slug, bioguide)
+        ) WITHOUT ROWID
+        ;
+
+-- table bills on bills
+CREATE TABLE bills (
+            slug TEXT PRIMARY KEY,
+            congress INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            title TEXT,
+            fetched_at TEXT NOT NULL,
+            fetch_id INTEGER NOT NULL REFERENCES bill_fetches (id)
+        );
+
+-- index sqlite_autoindex_bills_1 on bills
+-- (made by SQLite for a constraint)
+
 -- table campaigns on campaigns
 CREATE TABLE campaigns (
             id INTEGER PRIMARY KEY,
