@@ -183,7 +183,8 @@ class Config:
     """
 
     def __init__(self, values: Mapping[str, Value | None], path: Path | None = None):
-        self._values = dict(values)
+        where = str(path) if path else "settings"
+        self._values = {name: _coerce(SETTINGS[name], v, where) for name, v in values.items()}
         self.path = path
 
     @classmethod

@@ -154,7 +154,9 @@ def layer_violations(modules: Iterable[Module]) -> list[str]:
         here, there = imp.module.unit, imp.unit
         if there is None or there == here:
             continue
-        if LAYERS[there] == LAYERS[here]:
+        if here not in LAYERS:
+            found.append(f"{imp}: give {here} a layer in LAYERS")
+        elif LAYERS[there] == LAYERS[here]:
             found.append(f"{imp}: {there} is in the same layer ({LAYERS[here]}) as {here}")
         elif LAYERS[there] > LAYERS[here]:
             found.append(f"{imp}: {there} (layer {LAYERS[there]}) is above {here}")
@@ -259,6 +261,13 @@ def test_checker_rejects_a_relative_import_beyond_the_package():
         layer_violations(snippet("db/ledger.py", "from ... import x"))
 
 
+def test_checker_catches_a_package_without_a_layer():
+    found = layer_violations(snippet("surveys/forms.py", "from alerts.db import connection"))
+    assert found == [
+        "alerts/surveys/forms.py:1: imports alerts.db.connection: give surveys a layer in LAYERS"
+    ]
+
+
 def test_checker_catches_an_import_of_an_entry_point():
     assert entry_point_violations(snippet("pipeline.py", "def f():\n    from . import web"))
     assert entry_point_violations(snippet("letters/page.py", "import alerts.cli._output"))
@@ -285,7 +294,7 @@ def test_checker_catches_a_dependency_outside_its_home():
 
 
 def test_every_module_has_a_layer():
-    units = {module.unit.removesuffix(".py") for module in package_modules()}
+    units = {module.unit for module in package_modules()}
     assert not units - set(LAYERS), f"give these a layer in this test: {units - set(LAYERS)}"
 
 
