@@ -483,9 +483,10 @@ def _check_addressed(batch: Batch, claimed: list[Subscriber]) -> None:
             f"for {len(claimed)} recipients"
         )
     for position, (recipient, person) in enumerate(zip(batch.recipients, claimed, strict=True)):
-        if recipient.subscriber_id != person.id or not same_person(
+        same_address = recipient.email == person.email or same_person(
             recipient.email, str(person.email)
-        ):
+        )
+        if recipient.subscriber_id != person.id or not same_address:
             raise SendError(
                 f"the message builder's recipient {position} is not subscriber {person.id}"
             )

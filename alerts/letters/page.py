@@ -35,6 +35,7 @@ from alerts.models import (
 )
 from alerts.subscribers.normalise import STATE_NAMES
 from alerts.targets import lookup as targets
+from alerts.targets.congresses import ordinal
 from alerts.targets.legislators import house_title
 from alerts.tracking.recording import http_url
 
@@ -59,13 +60,6 @@ def place_name(state: str) -> str:
     return f"the {name}" if state in _NAMES_WITH_THE else name
 
 
-def _ordinal(number: int) -> str:
-    suffix = (
-        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    )
-    return f"{number}{suffix}"
-
-
 def member_role(member: Member) -> str:
     """What a member is, in words: "Senior senator for Vermont", "Delegate for Guam"."""
     place = place_name(member.state)
@@ -76,7 +70,7 @@ def member_role(member: Member) -> str:
         return f"{member.title} for {place}"
     if member.district == 0:
         return f"Representative for {place} (at large)"
-    return f"Representative for {place}'s {_ordinal(member.district)} district"
+    return f"Representative for {place}'s {ordinal(member.district)} district"
 
 
 def role_in_prose(title: str) -> str:
