@@ -59,6 +59,18 @@ CREATE TABLE bills (
 -- index sqlite_autoindex_bills_1 on bills
 -- (made by SQLite for a constraint)
 
+-- table block_files on block_files
+CREATE TABLE block_files (
+            congress INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            source_file TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            blocks INTEGER NOT NULL,
+            loaded_at TEXT NOT NULL,
+            PRIMARY KEY (congress, state)
+        ) WITHOUT ROWID
+        ;
+
 -- table campaigns on campaigns
 CREATE TABLE campaigns (
             id INTEGER PRIMARY KEY,
@@ -73,6 +85,14 @@ CREATE TABLE campaigns (
 
 -- index sqlite_autoindex_campaigns_1 on campaigns
 -- (made by SQLite for a constraint)
+
+-- table census_blocks on census_blocks
+CREATE TABLE census_blocks (
+            congress INTEGER NOT NULL,
+            geoid TEXT NOT NULL,
+            district INTEGER NOT NULL,
+            PRIMARY KEY (congress, geoid)
+        ) WITHOUT ROWID;
 
 -- table events on events
 CREATE TABLE events (
@@ -597,7 +617,8 @@ CREATE TABLE subscribers (
             updated_at TEXT NOT NULL,
             status_changed_at TEXT
         , cd_state TEXT, cd_district INTEGER, cd_confidence TEXT NOT NULL DEFAULT 'unknown'
-            CHECK (cd_confidence IN ('exact', 'ambiguous', 'unknown')), cd_flags TEXT, cd_choice INTEGER, email_key TEXT);
+            CHECK (cd_confidence IN ('exact', 'ambiguous', 'unknown')), cd_flags TEXT, cd_choice INTEGER, email_key TEXT, geo_block TEXT, geo_outcome TEXT
+            CHECK (geo_outcome IN ('matched', 'no_match', 'tie')), geo_address_sha256 TEXT, geo_at TEXT);
 
 -- index sqlite_autoindex_subscribers_1 on subscribers
 -- (made by SQLite for a constraint)

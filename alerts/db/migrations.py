@@ -1152,3 +1152,37 @@ def m110_terms_and_map_vintages(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migration(120)
+def m120_geocodes_and_blocks(db: Database) -> None:
+    # A subscriber's last geocode: the 15-digit census block it matched (NULL when it
+    # did not), its outcome, when, and the SHA-256 of the normalised address it was
+    # made from, so a changed address is geocoded again. Never the coordinates.
+    # census_blocks holds the block assignment files: each block's district in one
+    # Congress (district 0 is at-large); block_files records each state's loaded file.
+    _run(
+        db,
+        """
+        ALTER TABLE subscribers ADD COLUMN geo_block TEXT;
+        ALTER TABLE subscribers ADD COLUMN geo_outcome TEXT
+            CHECK (geo_outcome IN ('matched', 'no_match', 'tie'));
+        ALTER TABLE subscribers ADD COLUMN geo_address_sha256 TEXT;
+        ALTER TABLE subscribers ADD COLUMN geo_at TEXT;
+        CREATE TABLE census_blocks (
+            congress INTEGER NOT NULL,
+            geoid TEXT NOT NULL,
+            district INTEGER NOT NULL,
+            PRIMARY KEY (congress, geoid)
+        ) WITHOUT ROWID;
+        CREATE TABLE block_files (
+            congress INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            source_file TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            blocks INTEGER NOT NULL,
+            loaded_at TEXT NOT NULL,
+            PRIMARY KEY (congress, state)
+        ) WITHOUT ROWID
+        """,
+    )
