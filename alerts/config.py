@@ -44,9 +44,18 @@ OptionalText = Literal[
     "secret",
     "sendgrid_webhook_public_key",
 ]
-Text = Literal["sendgrid_host", "congress_api_url"]
+Text = Literal[
+    "sendgrid_host",
+    "congress_api_url",
+    "signup_fields",
+    "signup_consent",
+    "form_origins",
+    "geocoder_url",
+]
 Flag = Literal["sendgrid_tracking", "allow_smtputf8"]
-Count = Literal["sendgrid_concurrency", "sendgrid_batch_size", "sendgrid_retries"]
+Count = Literal[
+    "sendgrid_concurrency", "sendgrid_batch_size", "sendgrid_retries", "signup_confirm_days"
+]
 Number = Literal["sendgrid_timeout"]
 OptionalNumber = Literal["sendgrid_rate"]
 
@@ -146,6 +155,39 @@ SETTINGS: dict[str, Setting] = {
             str,
             "https://api.congress.gov",
             "Congress.gov API host, for `alerts bills update` (a local server in tests).",
+        ),
+        Setting(
+            "geocoder_url",
+            str,
+            "https://geocoding.geo.census.gov",
+            "The Census Bureau's geocoder, which finds the census block of a street address "
+            "(a local server in tests and the demo); empty: geocoding is off.",
+        ),
+        Setting(
+            "signup_fields",
+            str,
+            "first_name,last_name,zip",
+            "Fields the /join form asks besides the email address, comma-separated, from "
+            "first_name, last_name, street, city, state, zip; a trailing * makes one required.",
+        ),
+        Setting(
+            "signup_consent",
+            str,
+            "Yes, send me occasional email updates. I can unsubscribe at any time.",
+            "The consent sentence shown on the /join form and stored with each signup.",
+        ),
+        Setting(
+            "signup_confirm_days",
+            int,
+            7,
+            "Days a signup's confirmation link works; unconfirmed signups expire after it.",
+        ),
+        Setting(
+            "form_origins",
+            str,
+            "",
+            "Websites (origins such as https://example.org, comma-separated) whose pages may "
+            "post the /join form; posts from any other site are refused with 403.",
         ),
     )
 }

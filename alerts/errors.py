@@ -101,6 +101,10 @@ class CongressApiError(AlertsError):
     """The Congress.gov API refused the key, failed, or answered something unreadable."""
 
 
+class GeocoderError(AlertsError):
+    """The geocoder timed out, answered an HTTP error, or answered something unreadable."""
+
+
 class StanceFileError(InputFileError):
     """A CSV of members' stances has bad rows, so none of its rows was loaded.
 

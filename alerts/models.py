@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -220,6 +220,7 @@ class DistrictFlag(StrEnum):
     STATE_MISMATCH = "state_mismatch"  # the ZIP map does not list the subscriber's state
     ZIP_MULTI_STATE = "zip_multi_state"  # no own state and the ZIP spans several states
     CHOSEN = "chosen"  # ambiguous ZIP: the subscriber picked their district (cd_choice)
+    ADDRESS = "address"  # from the street address: its census block, in a block file
     VACANT = "vacant"  # the district is known but its House seat is empty
     MAP_OUTDATED = "map_outdated"  # the state redrew its districts and its ZIP map is not current
 
@@ -351,6 +352,9 @@ class EventKind(StrEnum):
     LETTER_SENT = "letter_sent"
     LETTER_EMAILED = "letter_emailed"
     UNSUBSCRIBE = "unsubscribe"
+    # Someone off the list (unsubscribed, bounced, forgotten) confirmed a new signup;
+    # `detail` is the status they had.
+    RESUBSCRIBE = "resubscribe"
     # Reported by the delivery provider's event webhook.
     ACCEPTED = "accepted"  # the provider took the message and will try to deliver it
     DELIVERED = "delivered"
@@ -385,6 +389,9 @@ PROVIDER_KINDS = (
 # --------------------------------------------------------------------------
 # Campaigns: the parsed campaign file, its audience, and the compiled message
 
+# How long before a campaign's deadline `alerts send` starts warning, unless it sets send_margin.
+DEFAULT_SEND_MARGIN = timedelta(hours=24)
+
 # Per-recipient placeholders. Compiled campaigns carry these in place of
 # recipient values, so MJML and premailer run once per campaign and the delivery
 # provider (or `render.personalise`) swaps them per recipient. The spelling uses only
@@ -412,6 +419,7 @@ PLACEHOLDER_LABELS = {
     "rep_full_name": "representative's full name",
     "rep_last_name": "representative's last name",
     "rep_title": "representative's title",
+    "rep_stance_text": "representative's stance",
 }
 _READABLE_RE = re.compile(r"\{([a-z_]+)\}")
 
@@ -448,6 +456,45 @@ class TextCode:
 
 
 @dataclass(frozen=True)
+class LetterVariant:
+    """The letter for members of one stance: the keys it changes, or another variant's name.
+
+    `same_as` names the variant it reads as (`sponsor: cosponsor`); otherwise each
+    key left None keeps the default letter's.
+    """
+
+    stance: str  # a Stance value
+    line: int  # where the variant is written, for messages
+    same_as: str | None = None
+    subject: SourceText | None = None
+    body: SourceText | None = None
+    call_script: SourceText | None = None
+    tweet: SourceText | None = None
+    topic: str | None = None
+
+
+class ShareNetwork(StrEnum):
+    """Where the share panel of letter pages sends a share; `copy` is its copy-link button."""
+
+    FACEBOOK = "facebook"
+    X = "x"
+    EMAIL = "email"
+    COPY = "copy"
+
+
+@dataclass(frozen=True)
+class ShareSpec:
+    """A campaign's `share` key: the text and page its letter pages' share panel posts.
+
+    Plain text, the same for everyone; None values take the defaults (the
+    campaign's subject, its public page /act/<slug>).
+    """
+
+    text: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class LetterSpec:
     """The `letter` of an action campaign: Jinja texts with `target` and `subscriber`."""
 
@@ -458,6 +505,7 @@ class LetterSpec:
     tweet: SourceText | None = None
     text_code: TextCode | None = None
     topic: str | None = None  # what to pick in a contact form's topic list (plain text)
+    variants: tuple[LetterVariant, ...] = ()  # by stance; members of other stances get this one
 
 
 class Segment:
@@ -521,6 +569,24 @@ class Engaged(Segment):
     what: Engagement
     last_campaigns: int | None = None
     within_days: int | None = None
+    campaign: str | None = None  # the slug of the one campaign it is about
+
+
+class StanceChamber(StrEnum):
+    """Whose stance a `member_stance` rule asks about."""
+
+    HOUSE = "house"  # the subscriber's House member
+    SENATE = "senate"  # either of their senators
+    ANY = "any"  # any of their members
+
+
+@dataclass(frozen=True)
+class MemberStance(Segment):
+    """The subscriber's member (`chamber`) stands one of `stances` on campaign `bill_of`'s bill."""
+
+    chamber: StanceChamber
+    stances: tuple[Stance, ...]
+    bill_of: str  # the slug of the campaign whose bill it is
 
 
 @dataclass(frozen=True)
@@ -542,6 +608,12 @@ class Campaign:
     button: str | None = None
     first_name_fallback: str = "friend"
     bill: BillId | None = None
+    share: ShareSpec | None = None  # what letter pages' share panel posts
+    letter_campaign: str | None = None  # a follow-up's: the campaign whose letter it opens
+    deadline: datetime | None = None  # timezone-aware, in the offset the file gave
+    send_margin: timedelta = DEFAULT_SEND_MARGIN
+    after_deadline: SourceText | None = None  # what letter pages say after the deadline
+    stance_text: tuple[tuple[str, SourceText], ...] = ()  # (stance, its sentence)
 
 
 @dataclass(frozen=True)
@@ -679,6 +751,8 @@ class Event:
     provider: str | None = None  # the delivery provider that reported it, by name
     provider_event_id: str | None = None  # that provider's id of the event, unique per provider
     detail: str | None = None
+    via_campaign_id: int | None = None  # a letter sent from a follow-up's email: that campaign
+    late: bool = False  # a letter the subscriber said they sent after the campaign's deadline
 
 
 ProviderDetail = str | int | float | bool

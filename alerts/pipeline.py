@@ -37,11 +37,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from alerts.bills import frozen as frozen_stances
 from alerts.campaigns import files as campaigns
+from alerts.campaigns.segments import uses_member_stance
 from alerts.config import Config, ConfigError
 from alerts.db import Database, is_busy, set_durable
 from alerts.db import campaigns as campaigns_db
 from alerts.db import ledger as ledger_db
+from alerts.db import roster as roster_db
 from alerts.db import segments as segments_db
 from alerts.db import subscribers as subscribers_db
 from alerts.delivery import engine, providers
@@ -51,6 +54,8 @@ from alerts.email import letter_text, links, outbox
 from alerts.email.links import token_key
 from alerts.email.personalise import (
     NAME_LIMIT,
+    NO_STANCE_TEXTS,
+    STANCE_TEXT_LIMIT,
     UNSUBSCRIBE_TEXT_KEY,
     PlaceholderKey,
     PreparedCampaign,
@@ -60,6 +65,7 @@ from alerts.email.personalise import (
     recipient_values,
     stored_id,
 )
+from alerts.email.stance_text import check_stance_text, render_stance_texts
 from alerts.errors import CampaignError, SendError, SendInterrupted
 from alerts.models import (
     HTML_CONTEXT,
@@ -73,6 +79,7 @@ from alerts.models import (
     Member,
     SendSummary,
     SiteSettings,
+    Stance,
     Subscriber,
     Targets,
     readable_placeholders,
@@ -117,9 +124,12 @@ def check_campaign(campaign: Campaign, site: SiteSettings, templates_dir: Path) 
         compiled = compile_campaign(campaign, site, templates_dir)
     except CampaignError as exc:
         problems.extend(exc.problems)
+    problems.extend(campaigns.letter_campaign_problems(campaign))
     if campaign.kind is CampaignKind.ACTION:
         samples = [SAMPLE_REPRESENTATIVE, *SAMPLE_SENATORS]
-        problems.extend(letter_text.check_letter(campaign, SAMPLE_SUBSCRIBER, samples))
+        if campaign.letter is not None:  # a follow-up opens another campaign's letter
+            problems.extend(letter_text.check_letter(campaign, SAMPLE_SUBSCRIBER, samples))
+        problems.extend(check_stance_text(campaign, samples))
     if compiled is not None and not problems:
         try:
             substitution_bytes_limit(compiled, site.base_url or TYPICAL_BASE_URL)
@@ -168,6 +178,8 @@ def prepare_campaign(
 def _worst_value_bytes(name: str, context: str, base_url: str) -> int:
     if name.startswith("link.") or name.endswith("_url"):
         return len(base_url) + 8 + TOKEN_ALLOWANCE
+    if name.endswith("stance_text"):
+        return STANCE_TEXT_LIMIT * (6 if context == HTML_CONTEXT else 4)
     per_char = 6 if context == HTML_CONTEXT else 4  # &quot; in HTML; 4-byte UTF-8 in text
     return NAME_LIMIT * per_char
 
@@ -335,7 +347,10 @@ def plan_send(
             f"from_email is not set: add it to alerts.toml or to {campaign.path}'s front matter"
         )
     stale = _allowed_stale_targets(db, campaign, allow_stale_targets)
+    _check_stances_known(db, campaign)
+    _check_segment_stances(db, campaign)
     prepared = prepare_campaign(db, compiled, secret=secret, base_url=base_url)
+    campaigns_db.record_deadline(db, prepared.campaign_id, campaign.deadline)
     record = campaigns_db.campaign_record_by_id(db, prepared.campaign_id)
     started = bool(record and record.send_started_at)
     segment_size = 0
@@ -371,6 +386,40 @@ def stale_targets(db: Database, campaign: Campaign) -> freshness.Staleness | Non
         exclude_campaign_id=record.id if record else None,
     )
     return found if found.refuses else None
+
+
+def _check_stances_known(db: Database, campaign: Campaign) -> None:
+    """A campaign whose texts differ by stance is not sent before its bill was fetched."""
+    varies = campaign.stance_text or (campaign.letter is not None and campaign.letter.variants)
+    why = frozen_stances.unfetched_bill(db, campaign) if varies else None
+    if why is not None:
+        raise CampaignError(f"{campaign.path}: its letter variants and stance_text: {why}")
+
+
+def _check_segment_stances(db: Database, campaign: Campaign) -> None:
+    """A segment by members' stances is not sent before the campaign's bill was fetched."""
+    if not uses_member_stance(campaign.segment):
+        return
+    why = frozen_stances.unfetched_bill(db, campaign)
+    if why is not None:
+        raise CampaignError(f"{campaign.path}: segment: member_stance: {why}")
+
+
+def stance_texts(
+    db: Database, campaign: Campaign, campaign_id: int | None, *extra: Member
+) -> Mapping[str, str]:
+    """Each member's stance_text sentence (the roster's and `extra`), by the send's stances."""
+    if not campaign.stance_text:
+        return NO_STANCE_TEXTS
+    stances = frozen_stances.send_stances(db, campaign, campaign_id)
+    members = [*extra, *roster_db.roster_members(db)]
+    return render_stance_texts(campaign, members, stances.of)
+
+
+def _with_stance_texts(db: Database, plan: SendPlan, *extra: Member) -> PreparedCampaign:
+    """The plan's prepared campaign, holding the sentences its recipients' members get."""
+    texts = stance_texts(db, plan.campaign, plan.campaign_id, *extra)
+    return replace(plan.prepared, stance_texts=texts) if texts else plan.prepared
 
 
 def _allowed_stale_targets(db: Database, campaign: Campaign, allowed: bool) -> tuple[str, ...]:
@@ -459,7 +508,8 @@ def freeze_recipients(
 ) -> FrozenRecipients:
     """Freeze the segment's subscribed people now: the whole list, or the top-up of a rerun."""
     earlier = plan.to_send(retry_unknown) if plan.started else 0
-    added = ledger_db.ledger_freeze(db, plan.campaign_id, plan.campaign.segment)
+    stances = frozen_stances.stance_freeze(db, plan.campaign)
+    added = ledger_db.ledger_freeze(db, plan.campaign_id, plan.campaign.segment, stances=stances)
     after = replace(plan, started=True, ledger=ledger_db.ledger_counts(db, plan.campaign_id))
     return FrozenRecipients(after, tuple(added), first_run=not plan.started, earlier=earlier)
 
@@ -488,9 +538,11 @@ def run_send(
     settings = _send_settings(plan)
     campaign_id = plan.campaign_id
     if not plan.started:
-        ledger_db.ledger_freeze_segment(db, campaign_id, plan.campaign.segment)
+        stances = frozen_stances.stance_freeze(db, plan.campaign)
+        ledger_db.ledger_freeze_segment(db, campaign_id, plan.campaign.segment, stances=stances)
     set_durable(db)  # a claim must survive power loss too, not only a crash
-    messages = CampaignMessages(plan.prepared, _targets_reader(db, plan.prepared))
+    prepared = _with_stance_texts(db, plan)
+    messages = CampaignMessages(prepared, _targets_reader(db, prepared))
     before, started = _ledger_snapshot(db, campaign_id), time.monotonic()
     try:
         return engine.send_campaign(
@@ -601,7 +653,8 @@ def dry_run(
     summary = SendSummary(unknown=plan.ledger[DeliveryState.UNKNOWN])
     candidates = _dry_run_candidates(db, plan, retry_unknown)
     total = len(candidates) if limit is None else min(len(candidates), limit)
-    build = CampaignMessages(plan.prepared, _targets_reader(db, plan.prepared))
+    prepared = _with_stance_texts(db, plan)
+    build = CampaignMessages(prepared, _targets_reader(db, prepared))
     box = outbox.Outbox(outbox_path, plan.compiled.slug) if outbox_path else None
     size = plan.provider.limits.max_recipients
     messages = 0
@@ -677,8 +730,9 @@ def send_test(plan: SendPlan, addresses: Iterable[str]) -> tuple[str, list[str]]
         unique.setdefault(valid.lower(), valid)
     people = [dataclasses.replace(SAMPLE_SUBSCRIBER, email=a) for a in unique.values()]
     sample = sample_targets()
+    texts = render_stance_texts(plan.campaign, [SAMPLE_REPRESENTATIVE], lambda _: Stance.UNKNOWN)
     build = CampaignMessages(
-        plan.prepared,
+        replace(plan.prepared, stance_texts=texts),
         lambda batch: {SAMPLE_SUBSCRIBER_ID: sample},
         subject_prefix=TEST_SUBJECT_PREFIX,
         extra_categories=(TEST_CATEGORY,),

@@ -66,8 +66,28 @@ CREATE TABLE block_files (
             source_file TEXT NOT NULL,
             source_sha256 TEXT NOT NULL,
             blocks INTEGER NOT NULL,
-            loaded_at TEXT NOT NULL,
+            loaded_at TEXT NOT NULL, state_fips TEXT,
             PRIMARY KEY (congress, state)
+        ) WITHOUT ROWID
+        ;
+
+-- table campaign_stance_freezes on campaign_stance_freezes
+CREATE TABLE campaign_stance_freezes (
+            campaign_id INTEGER PRIMARY KEY REFERENCES campaigns (id),
+            congress INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            fetch_id INTEGER REFERENCES bill_fetches (id),
+            frozen_at TEXT NOT NULL
+        );
+
+-- table campaign_stances on campaign_stances
+CREATE TABLE campaign_stances (
+            campaign_id INTEGER NOT NULL REFERENCES campaign_stance_freezes (campaign_id),
+            bioguide TEXT NOT NULL,
+            stance TEXT NOT NULL CHECK (stance IN
+                ('sponsor', 'cosponsor', 'supports', 'opposes', 'unknown')),
+            PRIMARY KEY (campaign_id, bioguide)
         ) WITHOUT ROWID
         ;
 
@@ -81,7 +101,7 @@ CREATE TABLE campaigns (
             created_at TEXT NOT NULL,
             send_started_at TEXT,
             send_finished_at TEXT
-        );
+        , deadline TEXT);
 
 -- index sqlite_autoindex_campaigns_1 on campaigns
 -- (made by SQLite for a constraint)
@@ -107,7 +127,7 @@ CREATE TABLE events (
             machine INTEGER NOT NULL DEFAULT 0,
             provider TEXT,
             provider_event_id TEXT,
-            detail TEXT,
+            detail TEXT, via_campaign_id INTEGER REFERENCES campaigns (id), late INTEGER NOT NULL DEFAULT 0,
             UNIQUE (provider, provider_event_id),
             CHECK ((provider IS NULL) = (provider_event_id IS NULL))
         );
@@ -118,6 +138,10 @@ CREATE INDEX events_campaign_kind ON events (campaign_id, kind, subscriber_id)
 
 -- index events_letter_copies on events
 CREATE INDEX events_letter_copies ON events (subscriber_id, at) WHERE kind = 'letter_emailed';
+
+-- index events_via_campaign on events
+CREATE INDEX events_via_campaign ON events (via_campaign_id, kind, subscriber_id)
+            WHERE via_campaign_id IS NOT NULL;
 
 -- index sqlite_autoindex_events_1 on events
 -- (made by SQLite for a constraint)
@@ -420,6 +444,51 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- table migrations on migrations
 CREATE TABLE migrations ( id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);
 
+-- table public_letters on public_letters
+CREATE TABLE public_letters (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            visitor_id INTEGER REFERENCES visitors (id),
+            target TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            UNIQUE (campaign_id, visitor_id, target)
+        );
+
+-- index public_letters_visitor on public_letters
+CREATE INDEX public_letters_visitor ON public_letters (visitor_id);
+
+-- index sqlite_autoindex_public_letters_1 on public_letters
+-- (made by SQLite for a constraint)
+
+-- table public_visits on public_visits
+CREATE TABLE public_visits (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            visitor_id INTEGER REFERENCES visitors (id),
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            views INTEGER NOT NULL,
+            UNIQUE (campaign_id, visitor_id)
+        );
+
+-- index public_visits_visitor on public_visits
+CREATE INDEX public_visits_visitor ON public_visits (visitor_id);
+
+-- index sqlite_autoindex_public_visits_1 on public_visits
+-- (made by SQLite for a constraint)
+
+-- table rate_limits on rate_limits
+CREATE TABLE rate_limits (
+            bucket TEXT NOT NULL,
+            key_hash TEXT NOT NULL,
+            window_end INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (bucket, key_hash)
+        ) WITHOUT ROWID;
+
+-- index rate_limits_window_end on rate_limits
+CREATE INDEX rate_limits_window_end ON rate_limits (window_end);
+
 -- table redrawn_states on redrawn_states
 CREATE TABLE redrawn_states (
             congress INTEGER NOT NULL,
@@ -452,7 +521,8 @@ CREATE TABLE send_ledger (
             message_id TEXT,
             reason TEXT,
             attempts INTEGER NOT NULL DEFAULT 0,
-            updated_at TEXT, subscriber_state TEXT,
+            updated_at TEXT, subscriber_state TEXT, addressed_by TEXT
+            CHECK (addressed_by IN ('address', 'zip', 'chosen', 'unknown')),
             PRIMARY KEY (campaign_id, subscriber_id)
         ) WITHOUT ROWID;
 
@@ -552,6 +622,65 @@ CREATE TABLE send_runs (
             skipped INTEGER NOT NULL DEFAULT 0
         , pid INTEGER, host TEXT, outcome TEXT, message TEXT);
 
+-- table share_clicks on share_clicks
+CREATE TABLE share_clicks (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            network TEXT NOT NULL,
+            day TEXT NOT NULL,
+            clicks INTEGER NOT NULL,
+            PRIMARY KEY (campaign_id, network, day)
+        ) WITHOUT ROWID
+        ;
+
+-- table signup_mail on signup_mail
+CREATE TABLE signup_mail (
+            id INTEGER PRIMARY KEY,
+            signup_id INTEGER NOT NULL REFERENCES signups (id),
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at INTEGER NOT NULL,
+            claimed_at INTEGER,
+            sent_at TEXT,
+            message_id TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL
+        );
+
+-- index signup_mail_due on signup_mail
+CREATE INDEX signup_mail_due ON signup_mail (state, next_at)
+        ;
+
+-- table signups on signups
+CREATE TABLE signups (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'confirmed', 'refused', 'expired')),
+            email TEXT,
+            email_key TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            street TEXT,
+            city TEXT,
+            state TEXT,
+            zip TEXT,
+            source TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            campaign TEXT,
+            consent TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            confirmed_at TEXT,
+            subscriber_id INTEGER REFERENCES subscribers (id),
+            previous_status TEXT
+        );
+
+-- index signups_email_key on signups
+CREATE INDEX signups_email_key ON signups (email_key);
+
+-- index signups_status_expires on signups
+CREATE INDEX signups_status_expires ON signups (status, expires_at);
+
 -- table stats_detail_totals on stats_detail_totals
 CREATE TABLE stats_detail_totals (
             campaign_id INTEGER NOT NULL,
@@ -626,8 +755,29 @@ CREATE TABLE subscribers (
 -- index subscribers_email_key on subscribers
 CREATE UNIQUE INDEX subscribers_email_key ON subscribers (email_key);
 
+-- index subscribers_geo_block on subscribers
+CREATE INDEX subscribers_geo_block ON subscribers (geo_block) WHERE geo_block IS NOT NULL;
+
 -- index subscribers_status on subscribers
 CREATE INDEX subscribers_status ON subscribers (status);
+
+-- table visitors on visitors
+CREATE TABLE visitors (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_key TEXT NOT NULL UNIQUE,
+            first_name TEXT,
+            last_name TEXT,
+            street TEXT,
+            city TEXT,
+            state TEXT,
+            zip TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+-- index sqlite_autoindex_visitors_1 on visitors
+-- (made by SQLite for a constraint)
 
 -- table zip_districts on zip_districts
 CREATE TABLE zip_districts (

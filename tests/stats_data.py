@@ -195,4 +195,22 @@ EXPECTED_JSON = {
         {"url": LINK_B, "unique": 2, "total": 2},
         {"url": LINK_C, "unique": 0, "total": 0},
     ],
+    # Ledger rows written without how each recipient's district was known: all unknown.
+    "addressed": {"address": 0, "zip": 0, "chosen": 0, "unknown": 10},
+    # No bill, no follow-up, no deadline: every letter came from its own email, in time.
+    "stances": {},
+    "wins": [],
+    "letters_by_email": [{"email": "qi-letter", "counted_in": "qi-letter", "letters": 3}],
+    "deadline": {"at": None, "letters_before": 3, "letters_after": 0},
+    # The campaign's website forms: no public letters, no signups; nothing shared.
+    "shares": {"facebook": 0, "x": 0, "email": 0, "copy": 0, "total": 0},
+    "public": {
+        "visits": 0,
+        "letters": 0,
+        "signups": {
+            "totals": {"confirmed": 0, "pending": 0, "expired": 0, "refused": 0},
+            "by_source": [],
+            "by_day": [],
+        },
+    },
 }

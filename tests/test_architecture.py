@@ -47,6 +47,7 @@ LAYERS = {
     "reports": 3,
     "letters": 4,
     "pipeline": 4,
+    "signups": 4,
     "cli": 5,
     "web": 5,
     "__main__": 6,  # `python -m alerts`: runs the CLI

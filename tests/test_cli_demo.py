@@ -34,6 +34,8 @@ def test_demo_runs_the_whole_pipeline_and_says_where_everything_is(tmp_path):
         "alerts init",
         "alerts import",
         "alerts targets load",
+        "alerts targets geocode",
+        "NY-10 or NY-12 by ZIP; NY-12 by street address",  # a split ZIP made exact
         "alerts send",
         "alerts serve",
         "alerts stats",

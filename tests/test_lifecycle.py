@@ -22,6 +22,9 @@ AFTER = {
     Change.BOUNCE: (B, U, B, C, F),
     Change.COMPLAIN: (C, C, C, C, F),
     Change.FORGET: (F, F, F, F, F),
+    # A confirmed signup: new consent brings back who left, never a complaint; a
+    # forgotten row stays forgotten (the person comes back as a new row).
+    Change.CONFIRM: (S, S, S, C, F),
 }
 
 

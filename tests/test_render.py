@@ -500,7 +500,7 @@ def test_subject_and_letter_errors_are_all_reported(tmp_path):
         " (known: first_name, full_name, last_name)",
         f"{path}:6: letter subject: target has no field 'nickname' (known: bioguide, chamber,"
         " contact_url, district, first_name, full_name, last_name, party, phone, senate_class,"
-        " state, state_rank, term_end, term_start, title, twitter, website)",
+        " stance, state, state_rank, term_end, term_start, title, twitter, website)",
         f"{path}:10: letter body: subscriber has no field 'favourite_colour' (known: city,"
         " first_name, full_name, last_name, state, zip)",
         f"{path}:11: tweet: 300 characters for Jordan Sample, over the limit of 280",

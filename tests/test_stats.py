@@ -108,6 +108,11 @@ def test_a_campaign_with_nothing_yet(db):
         "unsubscribes": 0,
         "spam_reports": 0,
         "links": [],
+        "stances": {},
+        "wins": [],
+        "letters_by_email": [],
+        "deadline": {"at": None, "letters_before": 0, "letters_after": 0},
+        "shares": {"facebook": 0, "x": 0, "email": 0, "copy": 0, "total": 0},
     }
     assert str(stats.funnel.rate(0)) == "– of sent"
     assert stats.timeline.buckets == [] and stats.states == [] and stats.members == []

@@ -50,7 +50,8 @@ def resolve_stances(
 
 
 def campaign_stances(db: Database, slug: str) -> BillStances:
-    """The stances on the campaign's bill: its latest fetch, then its CSV overrides."""
-    fetch = bills_db.latest_fetch(db, slug)
-    sponsorships = fetch.sponsorships if fetch is not None else ()
-    return resolve_stances(sponsorships, bills_db.stance_overrides(db, slug))
+    """The stances on the campaign's bill: its latest fetch, then its CSV overrides.
+
+    Read with the SQL that segments' `member_stance` rules use, so both agree.
+    """
+    return BillStances(bills_db.resolved_stances(db, slug))

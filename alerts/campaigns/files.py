@@ -13,11 +13,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
 
-from alerts.campaigns.segments import read_segment
+from alerts.campaigns import deadline as deadlines
+from alerts.campaigns import stances
+from alerts.campaigns.segments import SegmentContext, read_segment
 from alerts.campaigns.yaml_nodes import Entry, NodeReader
 from alerts.errors import CampaignError, NotFoundError
 from alerts.models import (
@@ -28,6 +32,7 @@ from alerts.models import (
     CampaignRecord,
     Chamber,
     LetterSpec,
+    ShareSpec,
     SourceText,
     TextCode,
 )
@@ -51,10 +56,36 @@ TOP_KEYS = (
     "button",
     "first_name_fallback",
     "bill",
+    "stance_text",
+    "share",
+    "letter_campaign",
+    "deadline",
+    "send_margin",
+    "after_deadline",
 )
-ACTION_ONLY_KEYS = ("letter", "call_script", "tweet", "text_code", "button", "bill")
-LETTER_KEYS = ("to", "subject", "body", "topic", "call_script", "tweet", "text_code")
+ACTION_ONLY_KEYS = (
+    "letter",
+    "call_script",
+    "tweet",
+    "text_code",
+    "button",
+    "bill",
+    "stance_text",
+    "share",
+    "letter_campaign",
+    "deadline",
+    "send_margin",
+    "after_deadline",
+)
+LETTER_KEYS = ("to", "subject", "body", "topic", "call_script", "tweet", "text_code", "variants")
 LETTER_EXTRAS = ("call_script", "tweet", "text_code")
+# What a follow-up (letter_campaign) takes from the campaign whose letter it opens.
+SHARED_LETTER_KEYS = ("letter", *LETTER_EXTRAS)
+DEADLINE_KEYS = ("send_margin", "after_deadline")  # keys that mean something only with a deadline
+SHARE_KEYS = ("text", "url")
+# A post's text with the page's address (23 characters on X) stays within 280.
+SHARE_TEXT_LIMIT = 250
+SHARE_URL_LIMIT = 2000
 
 
 # --------------------------------------------------------------------------
@@ -71,6 +102,11 @@ def campaign_path(campaigns_dir: Path, slug: str) -> Path:
             f"{slug!r} is not a valid campaign slug: use lowercase letters, digits and hyphens"
         )
     return campaigns_dir / f"{slug}{SUFFIX}"
+
+
+def has_campaign_file(campaigns_dir: Path, slug: str) -> bool:
+    """Whether `slug` is a campaign's slug with its file in the folder."""
+    return is_valid_slug(slug) and (campaigns_dir / f"{slug}{SUFFIX}").is_file()
 
 
 def find_campaign(campaigns_dir: Path, slug: str) -> Campaign:
@@ -90,6 +126,18 @@ def valid_address(text: str, where: str) -> str:
         return validate_email(text, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise CampaignError(f"{where}: {text!r} is not a valid email address ({exc})") from None
+
+
+def _is_web_address(url: str) -> bool:
+    """An absolute http(s) address with a host and nothing that needs quoting."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and len(url) <= SHARE_URL_LIMIT
+        and url.isascii()
+        and not any(c.isspace() or c in '<>"' for c in url)
+    )
 
 
 def campaign_files(campaigns_dir: Path) -> list[Path]:
@@ -229,8 +277,16 @@ class _CampaignReader(NodeReader):
         preheader = (
             self.source_text(keys["preheader"], one_line=True) if "preheader" in keys else None
         )
-        segment = read_segment(self, keys["segment"].node) if "segment" in keys else None
+        segment = (
+            read_segment(self, keys["segment"].node, self.segment_context(path, keys))
+            if "segment" in keys
+            else None
+        )
+        letter_campaign = self.letter_campaign(path, keys)
+        deadline = self.deadline(keys)
         bill = self.bill(keys["bill"]) if "bill" in keys else None
+        share = self.share(keys["share"]) if "share" in keys else None
+        stance_text = self.stance_text(keys, letter)
         if self.problems or kind is None or subject is None:
             return None
         return Campaign(
@@ -249,7 +305,87 @@ class _CampaignReader(NodeReader):
             button=optional.get("button"),
             first_name_fallback=optional.get("first_name_fallback") or "friend",
             bill=bill,
+            share=share,
+            stance_text=stance_text,
+            letter_campaign=letter_campaign,
+            **deadline,
         )
+
+    def segment_context(self, path: Path, keys: dict[str, Entry]) -> SegmentContext:
+        """What the segment's rules about bills and other campaigns read from this file."""
+        return SegmentContext(
+            bill_of=path.stem if "bill" in keys else None,
+            is_campaign=lambda slug: has_campaign_file(path.parent, slug),
+        )
+
+    def letter_campaign(self, path: Path, keys: dict[str, Entry]) -> str | None:
+        """A follow-up's letter_campaign: another campaign file beside this one."""
+        if "letter_campaign" not in keys:
+            return None
+        entry = keys["letter_campaign"]
+        slug = self.string(entry, one_line=True)
+        if slug is None:
+            return None
+        if slug == path.stem:
+            self.problem(entry.line, "letter_campaign names this campaign itself")
+            return None
+        if not has_campaign_file(path.parent, slug):
+            self.problem(
+                entry.line, f"letter_campaign: campaign {slug!r} is unknown: no {slug}{SUFFIX} here"
+            )
+            return None
+        return slug
+
+    def deadline(self, keys: dict[str, Entry]) -> dict[str, Any]:
+        """deadline, send_margin and after_deadline, as Campaign's keyword arguments."""
+        found: dict[str, Any] = {}
+        if "deadline" in keys:
+            found["deadline"] = deadlines.read_deadline(self, keys["deadline"])
+        else:
+            for name in DEADLINE_KEYS:
+                if name in keys:
+                    self.problem(keys[name].line, f"{name} needs a deadline")
+        if "send_margin" in keys:
+            margin = deadlines.read_margin(self, keys["send_margin"])
+            if margin is not None:
+                found["send_margin"] = margin
+        if "after_deadline" in keys:
+            found["after_deadline"] = self.source_text(keys["after_deadline"])
+        return found
+
+    def stance_text(
+        self, keys: dict[str, Entry], letter: LetterSpec | None
+    ) -> tuple[tuple[str, SourceText], ...]:
+        """The stance_text sentences; it and letter variants need the campaign's bill."""
+        found = stances.read_stance_text(self, keys["stance_text"]) if "stance_text" in keys else ()
+        if "bill" not in keys:
+            if found:
+                self.problem(keys["stance_text"].line, f"stance_text {stances.NEEDS_BILL}")
+            if letter is not None and letter.variants:
+                line = min(variant.line for variant in letter.variants)
+                self.problem(line, f"letter: variants {stances.NEEDS_BILL}")
+        return found
+
+    def share(self, entry: Entry) -> ShareSpec | None:
+        """`share`: text and url for the share panel, plain text the same for everyone."""
+        keys = self.entries(entry.node, "share", SHARE_KEYS)
+        if not keys:
+            self.problem(entry.line, "share needs text, url or both")
+        text = self.share_value(keys, "text")
+        url = self.share_value(keys, "url")
+        if text is not None and ("{{" in text or "{%" in text):
+            self.problem(keys["text"].line, "share.text is plain text, the same for all: no {{ }}")
+        elif text is not None and len(text) > SHARE_TEXT_LIMIT:
+            self.problem(keys["text"].line, f"share.text is over {SHARE_TEXT_LIMIT} characters")
+        if url is not None and not _is_web_address(url):
+            self.problem(keys["url"].line, f"share.url must be an http(s) address, not {url!r}")
+        return ShareSpec(text, url)
+
+    def share_value(self, keys: dict[str, Entry], name: str) -> str | None:
+        if name not in keys:
+            return None
+        given = keys[name]
+        return self.string(Entry(f"share.{name}", given.line, given.node), one_line=True)
 
     def bill(self, entry: Entry) -> BillId | None:
         try:
@@ -279,8 +415,20 @@ class _CampaignReader(NodeReader):
             return None
         if kind is not CampaignKind.ACTION:
             return None
+        if "letter_campaign" in keys:
+            for name in SHARED_LETTER_KEYS:
+                if name in keys:
+                    self.problem(
+                        keys[name].line,
+                        f"{name}: a campaign with letter_campaign has no letter of its own",
+                    )
+            return None
         if "letter" not in keys:
-            self.problem(1, "an action campaign needs a letter (to, subject, body)")
+            self.problem(
+                1,
+                "an action campaign needs a letter (to, subject, body), or a letter_campaign"
+                " whose letter it opens",
+            )
             return None
         return self.letter(keys["letter"], {k: keys[k] for k in LETTER_EXTRAS if k in keys})
 
@@ -300,6 +448,7 @@ class _CampaignReader(NodeReader):
         extras = {n: self.source_text(keys[n]) for n in ("call_script", "tweet") if n in keys}
         text_code = self.text_code(keys["text_code"]) if "text_code" in keys else None
         topic = self.string(keys["topic"], one_line=True) if "topic" in keys else None
+        variants = stances.read_variants(self, keys["variants"]) if "variants" in keys else ()
         if to is None or subject is None or body is None:
             return None
         return LetterSpec(
@@ -310,6 +459,7 @@ class _CampaignReader(NodeReader):
             extras.get("tweet"),
             text_code,
             topic.strip() if topic else None,
+            variants,
         )
 
     def chambers(self, entry: Entry) -> tuple[Chamber, ...] | None:
@@ -351,6 +501,40 @@ class _CampaignReader(NodeReader):
             )
             return None
         return TextCode(keyword, number)
+
+
+def letter_campaign_problems(campaign: Campaign) -> list[str]:
+    """Why a follow-up's letter_campaign cannot lend it a letter: [] when it can.
+
+    The named campaign must load, be an action alert and have a letter of its own.
+    """
+    slug = campaign.letter_campaign
+    if slug is None:
+        return []
+    where = f"{campaign.path}: letter_campaign: {slug}"
+    try:
+        lender = load_campaign(campaign_path(campaign.path.parent, slug))
+    except (CampaignError, NotFoundError) as exc:
+        return [f"{where} does not load: {exc}"]
+    if lender.kind is not CampaignKind.ACTION:
+        return [f"{where} is an update, not an action alert with a letter"]
+    if lender.letter is None:
+        return [f"{where} has no letter of its own (it opens {lender.letter_campaign}'s)"]
+    return []
+
+
+def deadline_holder(campaign: Campaign) -> Campaign:
+    """The campaign whose deadline a send of `campaign` keeps to.
+
+    Itself, unless it is a follow-up without a deadline of its own: then the
+    campaign whose letter it opens, when that one loads.
+    """
+    if campaign.deadline is not None or campaign.letter_campaign is None:
+        return campaign
+    try:
+        return load_campaign(campaign_path(campaign.path.parent, campaign.letter_campaign))
+    except (CampaignError, NotFoundError):  # reported by letter_campaign_problems
+        return campaign
 
 
 # --------------------------------------------------------------------------

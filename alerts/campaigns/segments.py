@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import yaml
 
+from alerts.campaigns.stances import NEEDS_BILL, STANCES
 from alerts.campaigns.yaml_nodes import Entry, NodeReader
 from alerts.models import (
     AllOf,
@@ -20,10 +22,13 @@ from alerts.models import (
     DistrictIn,
     Engaged,
     Engagement,
+    MemberStance,
     Not,
     Segment,
     SignedUp,
     SourceIn,
+    Stance,
+    StanceChamber,
     StateIn,
     TagIn,
 )
@@ -39,14 +44,29 @@ US_STATES = frozenset({
 DISTRICT_RE = re.compile(r"^([A-Za-z]{2})-?(\d{1,2}|AL|al)$")
 
 
-def read_segment(nodes: NodeReader, node: yaml.Node) -> Segment | None:
+ENGAGEMENT_KEYS = ("last_campaigns", "within_days", "campaign")
+CHAMBER_KEYS = tuple(chamber.value for chamber in StanceChamber)
+
+
+@dataclass(frozen=True)
+class SegmentContext:
+    """What rules about other things than the subscriber need from the campaign file."""
+
+    bill_of: str | None = None  # the campaign's slug when it names a bill, else None
+    is_campaign: Callable[[str], bool] = lambda slug: True  # whether a slug names a campaign
+
+
+def read_segment(
+    nodes: NodeReader, node: yaml.Node, context: SegmentContext | None = None
+) -> Segment | None:
     """The segment under `node`; None for everyone. Problems go to `nodes`."""
-    return _SegmentReader(nodes).segment(node)
+    return _SegmentReader(nodes, context or SegmentContext()).segment(node)
 
 
 class _SegmentReader:
-    def __init__(self, nodes: NodeReader):
+    def __init__(self, nodes: NodeReader, context: SegmentContext):
         self.nodes = nodes
+        self.context = context
 
     def segment(self, node: yaml.Node) -> Segment | None:
         if isinstance(node, yaml.ScalarNode) and self.nodes.value(node) in (None, "everyone"):
@@ -135,14 +155,19 @@ class _SegmentReader:
         return SignedUp(after, before, within)
 
     def engagement_rule(self, entry: Entry) -> Segment | None:
-        keys = self.nodes.entries(entry.node, entry.key, ("last_campaigns", "within_days"))
+        keys = self.nodes.entries(entry.node, entry.key, ENGAGEMENT_KEYS)
         if len(keys) != 1:
             if isinstance(entry.node, yaml.MappingNode):
                 self.nodes.problem(
-                    entry.line, f"{entry.key} needs exactly one of last_campaigns or within_days"
+                    entry.line,
+                    f"{entry.key} needs exactly one of last_campaigns or within_days,"
+                    " or campaign: SLUG",
                 )
             return None
         ((name, inner),) = keys.items()
+        if name == "campaign":
+            slug = self.campaign_slug(entry.key, inner)
+            return Engaged(Engagement(entry.key), campaign=slug) if slug else None
         count = self.nodes.positive_int(inner)
         if count is None:
             return None
@@ -150,6 +175,51 @@ class _SegmentReader:
         if name == "last_campaigns":
             return Engaged(what, last_campaigns=count)
         return Engaged(what, within_days=count)
+
+
+    def campaign_slug(self, rule: str, entry: Entry) -> str | None:
+        value = self.nodes.value(entry.node) if isinstance(entry.node, yaml.ScalarNode) else None
+        if not isinstance(value, str) or not value.strip():
+            self.nodes.problem(entry.line, f"{rule}: campaign must be a campaign's slug")
+            return None
+        slug = value.strip()
+        if not self.context.is_campaign(slug):
+            self.nodes.problem(
+                entry.line, f"{rule}: campaign {slug!r} is unknown: no campaign file has this slug"
+            )
+            return None
+        return slug
+
+    def member_stance_rule(self, entry: Entry) -> Segment | None:
+        keys = self.nodes.entries(entry.node, "member_stance", CHAMBER_KEYS)
+        if not keys:
+            if isinstance(entry.node, yaml.MappingNode) and not entry.node.value:
+                self.nodes.problem(entry.line, "member_stance needs house, senate or any")
+            return None
+        if self.context.bill_of is None:
+            self.nodes.problem(entry.line, f"member_stance {NEEDS_BILL}")
+            return None
+        parts = [self.stances_of(StanceChamber(name), each) for name, each in keys.items()]
+        kept = tuple(part for part in parts if part is not None)
+        if len(kept) != len(parts):
+            return None
+        return kept[0] if len(kept) == 1 else AllOf(kept)
+
+    def stances_of(self, chamber: StanceChamber, entry: Entry) -> Segment | None:
+        words = self.nodes.words(entry)
+        if not words:
+            return None
+        unknown = [word for word in words if word.lower() not in STANCES]
+        if unknown:
+            self.nodes.problem(
+                entry.line,
+                f"member_stance: {chamber}: unknown stance {unknown[0]!r}"
+                f" (known: {', '.join(STANCES)})",
+            )
+            return None
+        stances = tuple(dict.fromkeys(Stance(word.lower()) for word in words))
+        assert self.context.bill_of is not None
+        return MemberStance(chamber, stances, self.context.bill_of)
 
 
 _RULES: dict[str, Callable[[_SegmentReader, Entry], Segment | None]] = {
@@ -161,10 +231,20 @@ _RULES: dict[str, Callable[[_SegmentReader, Entry], Segment | None]] = {
     "opened": _SegmentReader.engagement_rule,
     "clicked": _SegmentReader.engagement_rule,
     "acted": _SegmentReader.engagement_rule,
+    "member_stance": _SegmentReader.member_stance_rule,
     "any": _SegmentReader.any_rule,
     "all": _SegmentReader.all_rule,
     "not": _SegmentReader.not_rule,
 }
+
+
+def uses_member_stance(segment: Segment | None) -> bool:
+    """Whether any rule of the segment selects by members' stances on the bill."""
+    if isinstance(segment, AllOf | AnyOf):
+        return any(uses_member_stance(part) for part in segment.parts)
+    if isinstance(segment, Not):
+        return uses_member_stance(segment.part)
+    return isinstance(segment, MemberStance)
 
 
 def describe_segment(segment: Segment | None) -> str:
@@ -196,7 +276,16 @@ def _describe(segment: Segment) -> str:
         if segment.within_days:
             parts.append(f"in the last {segment.within_days} days")
         return "signed up " + " and ".join(p for p in parts if p)
+    if isinstance(segment, MemberStance):
+        whose = {
+            StanceChamber.HOUSE: "House member",
+            StanceChamber.SENATE: "either senator",
+            StanceChamber.ANY: "any of their members",
+        }[segment.chamber]
+        return f"stance of {whose}: {' or '.join(segment.stances)}"
     if isinstance(segment, Engaged):
+        if segment.campaign:
+            return f"{segment.what} in campaign {segment.campaign}"
         if segment.last_campaigns:
             return f"{segment.what} in one of the last {segment.last_campaigns} campaigns"
         return f"{segment.what} in the last {segment.within_days} days"

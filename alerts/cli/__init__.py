@@ -39,6 +39,7 @@ COMMAND_MODULES = {
     "stats": "stats",
     "demo": "demo",
     "bills": "bills",
+    "forms": "forms",
 }
 
 

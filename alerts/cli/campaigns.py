@@ -16,6 +16,7 @@ from alerts.db import segments as segments_db
 from alerts.email.personalise import PreparedCampaign, preview_message
 from alerts.errors import AlertsError, CampaignError
 from alerts.files import write_whole
+from alerts.letters.variants import variant_counts
 from alerts.models import (
     Campaign,
     CampaignKind,
@@ -117,6 +118,7 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
             click.echo(f"{campaign.path}: {stale.refusal()}", err=True)
             continue
         click.echo(f"ok       {campaign.slug}: {_check_summary(app, campaign, compiled)}")
+        _echo_variant_counts(app, campaign)
     if failed:
         raise CampaignError(f"{failed} of {len(names)} campaign(s) failed the check")
 
@@ -130,6 +132,21 @@ def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampai
         audience += f" ({count:,} now)"
     parts.append(f"to {audience}")
     return ", ".join(parts)
+
+
+def _echo_variant_counts(app: AppContext, campaign: Campaign) -> None:
+    """How many of the recipients' letters each letter variant would be, one line each."""
+    if campaign.letter is None or not campaign.letter.variants or not app.db_path.exists():
+        return
+    db = app.db()
+    record = campaigns_db.campaign_record(db, campaign.slug)
+    for count in variant_counts(db, campaign, record.id if record else None):
+        name = "default letter" if count.variant == "default" else f"variant {count.variant}"
+        members = f"{count.members:,} member{'s' if count.members != 1 else ''}"
+        click.echo(
+            f"         {name} ({', '.join(count.stances) or 'no stance'}):"
+            f" {count.letters:,} letter{'s' if count.letters != 1 else ''} to {members}"
+        )
 
 
 @campaigns_group.command("status")
@@ -223,7 +240,10 @@ def preview(
     if recipient.is_sample:
         why = f"no subscriber has the email {email}" if email else "no --email given"
         click.echo(f"Showing a sample subscriber and representative ({why}).", err=True)
-    message = preview_message(prepared.compiled, recipient.subscriber, recipient.targets)
+    texts = pipeline.stance_texts(
+        db, campaign, prepared.campaign_id, pipeline.SAMPLE_REPRESENTATIVE
+    )
+    message = preview_message(prepared.compiled, recipient.subscriber, recipient.targets, texts)
     content = _as_text(prepared, recipient.subscriber, message) if as_text else message.html
     if out is None and not open_it:
         click.echo(content, nl=False)

@@ -2,7 +2,9 @@
 
 Every step is the real `alerts` command run in a subprocess, shown as a staff
 member would type it, in a fresh working folder: init, import the sample
-signups, load the sample roster, check and preview the example action alert,
+signups, load the sample roster, geocode the street addresses of the people
+whose ZIP code spans several districts (a local Census Geocoder and a sample
+block file), check and preview the example action alert,
 send it to a local SendGrid-compatible sink, run `alerts serve`, act as a few
 recipients (an open, a click, a letter page, "I sent it", an unsubscribe),
 then print the statistics and write the HTML report. Last, a dress rehearsal
@@ -35,9 +37,12 @@ import click
 
 from alerts.clock import TODAY_VARIABLE
 from alerts.config import CONFIG_FILE, DB_FILE, Config, data_file, render_config_file
-from alerts.db import open_db
+from alerts.db import Database, open_db
+from alerts.db.districts import SubscriberDistrict, district_candidates, subscriber_districts
+from alerts.db.subscribers import iter_subscribers
 from alerts.delivery.providers.sendgrid import standin as fake_sendgrid
 from alerts.errors import AlertsError
+from alerts.models import SubscriberFilter, seat_name
 from alerts.targets.lookup import targets_for
 from alerts.targets.roster import SAMPLE_ZIP_CONGRESS, next_congress_sample_files, sample_files
 from alerts.tracking.machines import DELIVERY_WINDOW
@@ -83,7 +88,8 @@ def demo(directory: Path | None) -> None:
     """Run the whole pipeline on sample data: no SendGrid key, no network needed.
 
     In a fresh folder it runs init, imports a sample signup export, loads a
-    sample roster of Congress, checks and previews the example action alert,
+    sample roster of Congress, geocodes the street addresses of people in split
+    ZIP codes (a local Census Geocoder), checks and previews the example action alert,
     sends it to a local SendGrid-compatible sink, starts `alerts serve`,
     follows a few recipients' links (an open, a click, a letter page, "I sent
     it", an unsubscribe), then prints the statistics and writes the HTML report.
@@ -94,12 +100,12 @@ def demo(directory: Path | None) -> None:
     folder = _prepare_folder(directory)
     click.secho(f"Working in {folder}\n", bold=True)
     run = Runner(folder)
-    sink_port, serve_port = _free_port(), _free_port()
+    sink_port, serve_port, geocoder_port = _free_port(), _free_port(), _free_port()
     base_url = f"http://127.0.0.1:{serve_port}"
 
     _step("1. A new working folder: settings, database, campaigns and templates")
     run("init", ".")
-    _fill_settings(folder, base_url, sink_port)
+    _fill_settings(folder, base_url, sink_port, geocoder_port)
 
     _step("2. Admins import a signup export")
     run("import", str(data_file("sample-signups.csv")), "--source", "demo", "--tag", "demo")
@@ -113,6 +119,8 @@ def demo(directory: Path | None) -> None:
         "--zip-districts", str(files["zip_districts"]),
         "--congress", str(SAMPLE_ZIP_CONGRESS),
     )  # fmt: skip
+
+    _exact_from_addresses(run, geocoder_port)
 
     _step("4. Staff check and preview the example action alert")
     run("campaigns", "check", SLUG)
@@ -213,7 +221,7 @@ def _prepare_folder(directory: Path | None) -> Path:
     return directory.resolve()
 
 
-def _fill_settings(folder: Path, base_url: str, sink_port: int) -> None:
+def _fill_settings(folder: Path, base_url: str, sink_port: int, geocoder_port: int) -> None:
     """What a real organisation writes into alerts.toml, with the demo's own values."""
     path = folder / CONFIG_FILE
     secret = Config.load(path, env={}).require("secret")
@@ -222,10 +230,12 @@ def _fill_settings(folder: Path, base_url: str, sink_port: int) -> None:
         "base_url": base_url,
         "secret": secret,
         "sendgrid_host": f"http://127.0.0.1:{sink_port}",
+        "geocoder_url": f"http://127.0.0.1:{geocoder_port}",
     }
     path.write_text(render_config_file(values), encoding="utf-8")
     click.echo(f"  Filled in {CONFIG_FILE}: org_name, postal_address, from_email, base_url...")
-    click.echo(f"  sendgrid_host = http://127.0.0.1:{sink_port} (the local sink)\n")
+    click.echo(f"  sendgrid_host = http://127.0.0.1:{sink_port} (the local sink)")
+    click.echo(f"  geocoder_url = http://127.0.0.1:{geocoder_port} (a local Census Geocoder)\n")
 
 
 def _free_port() -> int:
@@ -307,6 +317,70 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def _geocoder(folder: Path, port: int) -> Iterator[None]:
+    module = "alerts.targets.geocoder.census.standin"
+    click.secho(f"$ python -m {module} --port {port} &", fg="cyan")
+    click.echo("  A local server that answers like the Census Bureau's geocoder, from a small")
+    click.echo("  table of the sample addresses and their census blocks.\n")
+    command = [sys.executable, "-m", module, "--port", str(port)]
+    with (folder / "geocoder.log").open("ab") as log:
+        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=log)
+    try:
+        _wait_until(lambda: _port_open(port), process, "the geocoder stand-in")
+        yield
+    finally:
+        _stop(process)
+
+
+# --------------------------------------------------------------------------
+# Exact districts from street addresses
+
+
+def _exact_from_addresses(run: Runner, geocoder_port: int) -> None:
+    _step("3b. Exact districts from street addresses, for people in split ZIP codes")
+    click.echo(
+        "  Some ZIP codes span two or three House districts, so those people would have to\n"
+        "  pick. The Census Bureau's block file says which district each census block is in,\n"
+        "  and its geocoder finds the block of a street address:\n"
+    )
+    before = _districts(run.folder)
+    run("targets", "load-blocks", str(data_file("sample-blocks-119.txt")),
+        "--congress", str(SAMPLE_ZIP_CONGRESS))  # fmt: skip
+    with _geocoder(run.folder, geocoder_port):
+        run("targets", "geocode")
+    after = _districts(run.folder)
+    exact = [who for who, (seat, flags) in after.items() if "address" in flags]
+    if not exact:
+        raise DemoError("no subscriber's district came from their street address")
+    for who in exact:
+        candidates = before.get(who, ("?", ()))[0]
+        click.echo(f"  {who}: {candidates} by ZIP; {after[who][0]} by street address")
+    click.echo()
+
+
+def _districts(folder: Path) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each subscriber's House seat as stored (its ZIP's seats when ambiguous), and its flags."""
+    database = open_db(folder / DB_FILE)
+    try:
+        people = list(iter_subscribers(database, SubscriberFilter()))
+        emails = {p.id: p.email or "?" for p in people}
+        stored = subscriber_districts(database, [p.id for p in people if p.id is not None])
+        return {emails[s.subscriber_id]: (_seat(database, s), s.resolved.flags) for s in stored}
+    finally:
+        database.close()
+
+
+def _seat(database: Database, stored: SubscriberDistrict) -> str:
+    where = stored.resolved
+    if where.state and where.district is not None:
+        return seat_name(where.state, where.district)
+    if where.state and stored.zip:
+        candidates = sorted(district_candidates(database, stored.zip, where.state))
+        return " or ".join(seat_name(where.state, d) for d in candidates)
+    return str(where.confidence)
 
 
 # --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from typing import NoReturn
 import click
 
 from alerts import pipeline
+from alerts.campaigns import deadline as deadlines
+from alerts.campaigns import files as campaign_files
 from alerts.campaigns.segments import describe_segment
 from alerts.db import Database
 from alerts.delivery import providers
@@ -114,12 +116,29 @@ def send_command(
             "the recipients still to send get the new version.",
             err=True,
         )
+    _check_deadline(plan, rehearsal=dry_run or bool(test_addresses))
     if test_addresses:
         _send_test(plan, test_addresses, fmt)
     elif dry_run:
         _dry_run(plan, app, outbox, retry_unknown, limit, fmt)
     else:
         _send(plan, app, yes, retry_unknown, limit, fmt)
+
+
+def _check_deadline(plan: SendPlan, *, rehearsal: bool) -> None:
+    """Refuse a send once the campaign's deadline has passed; warn when it is near.
+
+    A dry run or a test send only says so.
+    """
+    try:
+        warning = deadlines.send_warning(campaign_files.deadline_holder(plan.campaign))
+    except CampaignError as exc:
+        if not rehearsal:
+            raise
+        click.echo(f"Note: {exc} (a real send would be refused)", err=True)
+        return
+    if warning:
+        click.echo(f"Warning: {warning}.", err=True)
 
 
 def _check_options(

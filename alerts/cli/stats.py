@@ -7,10 +7,11 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
+from alerts.db import Database
 from alerts.files import write_whole
 from alerts.reports.figures import (
     OVERVIEW_HEADINGS,
@@ -70,7 +71,7 @@ def stats(app: AppContext, slug: str | None, fmt: str, out: Path | None) -> None
     if slug is None:
         text = _overview(all_campaigns(db), fmt, organisation)
     else:
-        text = _one_campaign(campaign_stats(db, slug), fmt, organisation)
+        text = _one_campaign(campaign_stats(db, slug), fmt, organisation, public_figures(db, slug))
     if out is None and fmt == "html" and sys.stdout.isatty():
         out = app.check_output(Path(f"stats-{slug}.html" if slug else "stats.html"), "")
     if out is None:
@@ -92,14 +93,34 @@ def _overview(rows: list[CampaignRow], fmt: str, organisation: str | None) -> st
     return _captured(lambda out: print_table([_table_row(row) for row in rows], TABLE_COLUMNS, out))
 
 
-def _one_campaign(report: CampaignStats, fmt: str, organisation: str | None) -> str:
+def public_figures(db: Database, slug: str) -> dict[str, Any]:
+    """The `public` object of one campaign's figures: what its website's forms brought.
+
+    `signups`: signups attributable to the campaign (signups/listing.py says which),
+    by status, source and day. Each part of the public forms adds its key here.
+    """
+    from alerts.signups.listing import signup_figures
+
+    return {"signups": signup_figures(db, slug).as_dict()}
+
+
+def _one_campaign(
+    report: CampaignStats, fmt: str, organisation: str | None, public: dict[str, Any]
+) -> str:
     if fmt == "json":
-        return json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n"
+        whole = {**report.as_json(), "public": {**report.public_json(), **public}}
+        return json.dumps(whole, indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _csv([CampaignRow(report.campaign, report.funnel)])
     if fmt == "html":
         return report_html(report, organisation=organisation)
-    return _captured(lambda out: _print_funnel(report, out))
+
+    def draw(out: TextIO) -> None:
+        _print_funnel(report, out)
+        _print_sharing(report, out)
+        _print_public(public, out)
+
+    return _captured(draw)
 
 
 def _csv(rows: list[CampaignRow]) -> str:
@@ -139,9 +160,16 @@ def _print_funnel(report: CampaignStats, out: TextIO) -> None:
         ]
         print_table(rows, ["url", "people", "clicks", "machine"], out)
     if report.members:
-        _heading("Letters per member (each recipient once per member)", out)
-        rows = [{"member": m.name, "seat": m.seat, "letters": m.letters} for m in report.members]
-        print_table(rows, ["member", "seat", "letters"], out)
+        _print_members(report, out)
+    for table in report.outcomes.tables():
+        _heading(f"{table.heading}. {table.intro}", out)
+        columns = [header.lower() for header in table.headers]
+        print_table([dict(zip(columns, row, strict=True)) for row in table.rows], columns, out)
+    if report.addressing_matters:
+        _heading("House districts of the recipients, as known when they were chosen", out)
+        lines = report.addressed_lines()
+        rows = [{"addressed": label, "recipients": f"{n:,}"} for label, n in lines]
+        print_table(rows, ["addressed", "recipients"], out)
     if report.states:
         _heading(f"By state (rates of each state's {f.base_name})", out)
         print_table(
@@ -150,6 +178,45 @@ def _print_funnel(report: CampaignStats, out: TextIO) -> None:
             out,
         )
     _print_timeline(report, out)
+
+
+def _print_members(report: CampaignStats, out: TextIO) -> None:
+    """Letters per member: subscribers', and beside them the public page's when it has any."""
+    public = report.public.letters > 0
+    _heading("Letters per member (each recipient once per member)", out)
+    rows = [
+        {"member": m.name, "seat": m.seat, "letters": m.letters, "public": m.public_letters}
+        for m in report.members
+    ]
+    print_table(rows, ["member", "seat", "letters", *(["public"] if public else [])], out)
+    if public:
+        click.echo("public: letters from the public page, by people not on the list", file=out)
+
+
+def _print_sharing(report: CampaignStats, out: TextIO) -> None:
+    """The public page's visits and letters, and the share panel's clicks."""
+    shares = report.shares_json()
+    if not (report.public.visits or report.public.letters or shares["total"]):
+        return
+    _heading(f"Public page /act/{report.campaign.slug} and sharing", out)
+    rows = [
+        {"figure": "Visitors of the public page", "count": report.public.visits},
+        {"figure": "Letters sent from it", "count": report.public.letters},
+        *({"figure": f"Shared: {name}", "count": n} for name, n in shares.items()),
+    ]
+    print_table(rows, ["figure", "count"], out)
+
+
+def _print_public(public: dict[str, Any], out: TextIO) -> None:
+    """The signups the campaign's website forms brought, by source and by day."""
+    signups = public.get("signups")
+    if not signups or not any(signups["totals"].values()):
+        return
+    columns = ["confirmed", "pending", "expired"]
+    _heading("Signups from the website (double opt-in)", out)
+    print_table(signups["by_source"], ["source", *columns], out)
+    click.echo("", file=out)
+    print_table(signups["by_day"], ["day", *columns], out)
 
 
 def _heading(text: str, out: TextIO) -> None:

@@ -17,8 +17,10 @@ from alerts.models import ImportSummary, Status, Subscriber, SubscriberFilter, T
 from alerts.subscribers import importing as importer
 from alerts.subscribers import lifecycle, listing
 from alerts.targets import lookup as targets
+from alerts.targets.geocoder import DEFAULT_TIMEOUT
 
 from ._context import AppContext, pass_app
+from ._geocode import geocode_and_print
 from ._output import format_option, print_json, print_table, progress_bar
 
 PROGRESS_MIN_BYTES = 1 << 20  # smaller files finish before a bar would help
@@ -44,6 +46,12 @@ SHOWN_WARNINGS = 10
     "written only when a row is rejected.",
 )
 @click.option("--dry-run", is_flag=True, help="Check and count everything, save nothing.")
+@click.option(
+    "--geocode",
+    is_flag=True,
+    help="Once the import is saved, geocode the street addresses of the people it added or"
+    " changed (`alerts targets geocode`'s rules; its JSON goes to stderr).",
+)
 @format_option("text", "json")
 @pass_app
 def import_command(
@@ -54,6 +62,7 @@ def import_command(
     maps: tuple[str, ...],
     rejects: Path | None,
     dry_run: bool,
+    geocode: bool,
     fmt: str,
 ) -> None:
     """Import signup CSV exports (Gravity Forms, Mailchimp, Action Network or plain).
@@ -85,6 +94,7 @@ def import_command(
             dry_run=dry_run,
             progress=bar.advance if bar else None,
             address_check=providers.provider_for(app.config()).limits.unsupported_address,
+            collect_ids=geocode and not dry_run,
         )
     if fmt == "json":
         print_json(report.summary.as_dict())
@@ -93,6 +103,10 @@ def import_command(
     else:
         _print_report(report)
     _print_warnings(report)
+    if geocode and not dry_run:
+        geocode_and_print(
+            app, fmt, ids=report.touched_ids, timeout=DEFAULT_TIMEOUT, json_to_stderr=True
+        )
 
 
 def _counts(summary: ImportSummary) -> str:
@@ -257,6 +271,25 @@ def forget(app: AppContext, email: str) -> None:
             "still holds the old values; run the same command again to erase them there.",
             err=True,
         )
+
+
+@subscribers.command()
+@format_option("text", "json")
+@pass_app
+def pending(app: AppContext, fmt: str) -> None:
+    """List the signups waiting for confirmation: they are not subscribers and get no mail.
+
+    A signup not confirmed within signup_confirm_days expires and its data is erased.
+    """
+    from alerts.signups import listing as signups_listing
+
+    found = signups_listing.pending(app.db())
+    if fmt == "json":
+        print_json(found)
+    elif not found:
+        click.echo("No signups are waiting for confirmation.")
+    else:
+        print_table(found, signups_listing.PENDING_COLUMNS)
 
 
 @subscribers.command()

@@ -9,12 +9,14 @@ from typing import Any
 import click
 
 from alerts.models import Chamber, RosterDiff, SeatChange, seat_name
+from alerts.targets import blocks, roster
 from alerts.targets import lookup as targets
-from alerts.targets import roster
 from alerts.targets.congresses import ordinal
 from alerts.targets.freshness import UPDATE_COMMAND
+from alerts.targets.geocoder import DEFAULT_TIMEOUT
 
 from ._context import AppContext, pass_app
+from ._geocode import geocode_and_print
 from ._output import format_option, print_json, print_table
 
 FILE = click.Path(dir_okay=False, path_type=Path)
@@ -133,6 +135,21 @@ def load(
 )
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
               help="Seconds to wait for each server.")  # fmt: skip
+@click.option(
+    "--blocks",
+    "only_blocks",
+    is_flag=True,
+    help="Download and load the block files of the states that have subscribers instead"
+    " (for --congress N, else the roster's Congress); the roster and ZIP maps stay as they are.",
+)
+@click.option(
+    "--blocks-url",
+    default=blocks.DEFAULT_BLOCKS_URL,
+    show_default=True,
+    metavar="URL",
+    help="With --blocks: where the block files are; {fips}, {state} and {congress} are"
+    " filled in per state (a URL without {fips} or {state} is downloaded once).",
+)
 @format_option("text", "json")
 @pass_app
 def update(
@@ -145,6 +162,8 @@ def update(
     redrawn: Path | None,
     redrawn_url: str | None,
     timeout: float,
+    only_blocks: bool,
+    blocks_url: str,
     fmt: str,
 ) -> None:
     """Download the newest roster and ZIP map from their public sources, then load them.
@@ -152,7 +171,20 @@ def update(
     Files are downloaded to a temporary folder and checked before anything is
     written: a failed download or a bad file leaves the current roster as it is.
     A state whose map is for a later Congress than the downloaded one keeps it.
+    With --blocks, the block files are downloaded and loaded instead, as by
+    `alerts targets load-blocks`.
     """
+    _blocks_options_agree(only_blocks)
+    if only_blocks:
+        found = blocks.update_blocks(
+            app.db(),
+            blocks_url,
+            congress=congress,
+            timeout=timeout,
+            progress=lambda url: click.echo(f"Downloading {url}", err=True),
+        )
+        _print_blocks(found, fmt)
+        return
     diff = roster.update_roster(
         app.db(),
         legislators_url,
@@ -165,6 +197,72 @@ def update(
         progress=lambda url: click.echo(f"Downloading {url}", err=True),
     )
     _print_diff(diff, fmt)
+
+
+def _blocks_options_agree(only_blocks: bool) -> None:
+    """--blocks-url goes with --blocks; the roster's URLs and files do not."""
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+    if not only_blocks and given("blocks_url"):
+        raise click.UsageError("--blocks-url needs --blocks")
+    roster_options = ("legislators_url", "social_url", "no_social", "zip_districts_url",
+                      "redrawn", "redrawn_url")  # fmt: skip
+    if only_blocks and (named := [n for n in roster_options if given(n)]):
+        option = "--" + named[0].replace("_", "-")
+        raise click.UsageError(f"{option} updates the roster: it does not go with --blocks")
+
+
+@targets_group.command(name="load-blocks")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=FILE)
+@click.option(
+    "--congress",
+    type=click.IntRange(min=1),
+    metavar="N",
+    required=True,
+    help="The Congress of the files' districts (119 for 2025-2027).",
+)
+@click.option(
+    "--states",
+    callback=_states,
+    metavar="XX,YY",
+    help="Load the blocks of these states only (default: every state in the files).",
+)
+@format_option("text", "json")
+@pass_app
+def load_blocks(
+    app: AppContext, files: tuple[Path, ...], congress: int, states: list[str] | None, fmt: str
+) -> None:
+    """Load Census block files: each block's House district, for geocoded subscribers.
+
+    FILE is a Block Assignment File (BlockAssign_ST06_CA_CD.txt: BLOCKID|DISTRICT), a
+    Block Equivalency File (NationalCD119.txt, 01_AL_CD119.txt: GEOID,CDFP), or a zip of
+    them (cd119.zip). One transaction: a bad file changes nothing. Each state loaded
+    replaces that state's blocks of the Congress; a later FILE replaces an earlier one's
+    state. Geocoded subscribers of those states are resolved again.
+    """
+    _print_blocks(blocks.load_blocks(app.db(), list(files), congress=congress, states=states), fmt)
+
+
+def _print_blocks(found: blocks.BlockLoad, fmt: str) -> None:
+    if fmt == "json":
+        print_json(found.as_dict())
+        return
+    states = ", ".join(f"{state} {n:,}" for state, n in found.states.items())
+    click.echo(f"Loaded block files for {_congress_name(found.congress)}: {states or 'none'}.")
+    for file in found.files:
+        listed = ", ".join(file["states"]) or "no state loaded"
+        click.echo(f"  {file['file']}  sha256 {file['sha256']}  ({listed})")
+    if found.dropped:
+        parts = [f"{n:,} {DROPPED_REASONS.get(why, why)}" for why, n in found.dropped.items()]
+        click.echo(f"Blocks left out: {', '.join(parts)}.")
+    changed = found.subscribers_changed
+    click.echo(
+        f"Geocoded subscribers resolved again: {changed:,}"
+        f" changed district{'' if changed == 1 else 's'}."
+    )
 
 
 @targets_group.command()
@@ -193,7 +291,7 @@ def status(app: AppContext, fmt: str) -> None:
     for whatever is out of date (a term or a Congress that ended, a map that is
     not current in a state that redrew its districts).
     """
-    facts = roster.roster_status(app.db())
+    facts = {**roster.roster_status(app.db()), "blocks": blocks.block_status(app.db())}
     if fmt == "json":
         print_json(facts)
         return
@@ -210,6 +308,7 @@ def status(app: AppContext, fmt: str) -> None:
         click.echo(f"Members: {members}")
         click.echo(f"Roster: {_congress_name(facts['roster_congress'])}")
         click.echo(f"ZIP maps: {_maps_line(facts['maps'])}")
+        click.echo(f"Block files: {_blocks_line(facts['blocks'])}")
         click.echo(f"ZIP codes: {facts['zip_codes']}")
         click.echo(f"Vacant House seats: {', '.join(facts['vacant_seats']) or 'none'}")
     counts = ", ".join(f"{n} {name}" for name, n in facts["subscribers"].items())
@@ -222,14 +321,48 @@ def status(app: AppContext, fmt: str) -> None:
         click.echo(f"Run `{UPDATE_COMMAND}` (docs/representatives.md: the changeover checklist).")
 
 
+@targets_group.command()
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Send every street address again, not only those that need a geocode.",
+)
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Send at most N addresses.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds to wait for the geocoder's answer to one batch.")  # fmt: skip
+@format_option("text", "json")
+@pass_app
+def geocode(app: AppContext, everyone: bool, limit: int | None, timeout: float, fmt: str) -> None:
+    """Find the census block of subscribers' street addresses, for exact districts.
+
+    Sends the addresses to the geocoder (geocoder_url: the Census Bureau's) in
+    batches of 10,000; each batch is stored as it is answered, so an interrupted
+    run loses at most one batch and the next run goes on. By default only people
+    whose district is not exact and whose address changed since their last
+    geocode are sent. Only the block, the outcome, the time and a hash of the
+    address are kept (docs/geocoding.md, docs/privacy.md).
+    """
+    geocode_and_print(app, fmt, everyone=everyone, limit=limit, timeout=timeout)
+
+
 def _congress_name(number: int | None) -> str:
     return "Congress not recorded" if number is None else f"the {ordinal(number)} Congress"
 
 
+def _blocks_line(files: dict[str, list[int]]) -> str:
+    """Block files by Congress, like the ZIP maps (a state may have several Congresses')."""
+    return _by_congress([(state, congress) for state, found in files.items() for congress in found])
+
+
 def _maps_line(maps: dict[str, int | None]) -> str:
     """ZIP maps by Congress: "119th Congress: 50 states; 120th: TX, UT"."""
+    return _by_congress(list(maps.items()))
+
+
+def _by_congress(pairs: list[tuple[str, int | None]]) -> str:
     by_congress: dict[int | None, list[str]] = {}
-    for state, congress in maps.items():
+    for state, congress in pairs:
         by_congress.setdefault(congress, []).append(state)
     parts = []
     for congress, states in sorted(by_congress.items(), key=lambda item: item[0] or 0):

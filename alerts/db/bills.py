@@ -146,3 +146,44 @@ def stance_overrides(db: Database, slug: str) -> dict[str, Stance]:
         "SELECT bioguide, stance FROM bill_stance_overrides WHERE slug = ?", [slug]
     ).fetchall()
     return {str(bioguide): Stance(stance) for bioguide, stance in rows}
+
+
+# Each member's stance on a campaign's bill, by bioguide id: the CSV's when it has one,
+# else the latest fetch's (the sponsor; a cosponsor who has not withdrawn; anyone else
+# it names is unknown). Members neither names stand unknown and have no row. Its three
+# parameters are the campaign's slug.
+_RESOLVED_STANCES = (
+    "SELECT bioguide, stance FROM bill_stance_overrides WHERE slug = ?"
+    " UNION ALL"
+    " SELECT sp.bioguide, CASE WHEN MAX(sp.is_sponsor) THEN 'sponsor'"
+    " WHEN MAX(sp.withdrawn_date IS NULL) THEN 'cosponsor' ELSE 'unknown' END"
+    " FROM bills AS b JOIN bill_sponsors AS sp ON sp.fetch_id = b.fetch_id"
+    " WHERE b.slug = ? AND sp.bioguide NOT IN"
+    " (SELECT bioguide FROM bill_stance_overrides WHERE slug = ?)"
+    " GROUP BY sp.bioguide"
+)
+
+
+def resolved_stances(db: Database, slug: str) -> dict[str, Stance]:
+    """Every member whose stance on the campaign's bill anyone knows, by bioguide id."""
+    rows = db.execute(_RESOLVED_STANCES, [slug, slug, slug]).fetchall()
+    return {str(bioguide): Stance(stance) for bioguide, stance in rows}
+
+
+def stance_condition(column: str, slug: str, stances: Sequence[Stance]) -> tuple[str, list[str]]:
+    """SQL true when the member whose bioguide id is `column` stands one of `stances`.
+
+    Members nobody names stand unknown, so a wanted `unknown` is every member but
+    those known to stand another way.
+    """
+    wanted = {Stance(stance) for stance in stances}
+    if wanted == set(Stance):
+        return "1", []
+    negated = Stance.UNKNOWN in wanted
+    listed = [s.value for s in Stance if (s in wanted) != negated]
+    marks = ", ".join("?" for _ in listed)
+    sql = (
+        f"{column} {'NOT IN' if negated else 'IN'} (SELECT bioguide FROM ({_RESOLVED_STANCES})"
+        f" WHERE stance IN ({marks}))"
+    )
+    return sql, [slug, slug, slug, *listed]

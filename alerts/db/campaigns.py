@@ -4,6 +4,7 @@ and `links` (each campaign's tracked links, whose ids the click tokens carry).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from alerts.db.connection import Database, utc_now, write_transaction
@@ -78,3 +79,18 @@ def link_url(db: Database, campaign_id: int, link_id: int) -> str | None:
 
 def campaign_exists(db: Database, campaign_id: int) -> bool:
     return db.execute("SELECT 1 FROM campaigns WHERE id = ?", [campaign_id]).fetchone() is not None
+
+
+def record_deadline(db: Database, campaign_id: int, deadline: datetime | None) -> None:
+    """Keep the campaign file's deadline as of its last send (ISO 8601, its own offset)."""
+    with write_transaction(db):
+        db.execute(
+            "UPDATE campaigns SET deadline = ? WHERE id = ?",
+            [deadline.isoformat() if deadline else None, campaign_id],
+        )
+
+
+def campaign_deadline(db: Database, campaign_id: int) -> datetime | None:
+    """The deadline recorded for the campaign, or None."""
+    row = db.execute("SELECT deadline FROM campaigns WHERE id = ?", [campaign_id]).fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None

@@ -18,7 +18,7 @@ from alerts.db.connection import Database, utc_now, write_transaction
 from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.segments import segment_where
 from alerts.errors import NotFoundError
-from alerts.models import Confidence, HouseSeat, Segment, ZipDistrict
+from alerts.models import Confidence, DistrictFlag, HouseSeat, Segment, ZipDistrict
 
 
 @dataclass(frozen=True)
@@ -229,10 +229,32 @@ def _flag_sql(condition: str, flag: str) -> str:
     return f"CASE WHEN {condition} THEN '{flag},' ELSE '' END"
 
 
-_SEAT_IS_EMPTY = (
-    "district IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members m WHERE m.chamber = 'house'"
-    " AND m.state = home_state AND m.district = decided.district)"
-)
+ADDRESSED_BY = ("address", "zip", "chosen", "unknown")
+
+
+def addressed_by_sql(table: str) -> str:
+    """SQL: how the House district stored on a subscriber row (`table`) was known.
+
+    One of ADDRESSED_BY: their street address (a block file), their ZIP, their own
+    pick among the districts of their ZIP, or not at all.
+    """
+    flags = f"',' || coalesce({table}.cd_flags, '') || ','"
+    return (
+        f"CASE WHEN {flags} LIKE '%,{DistrictFlag.CHOSEN},%' THEN 'chosen'"
+        f" WHEN {flags} LIKE '%,{DistrictFlag.ADDRESS},%' THEN 'address'"
+        f" WHEN {table}.cd_district IS NOT NULL THEN 'zip' ELSE 'unknown' END"
+    )
+
+
+def _seat_is_empty(state: str, district: str) -> str:
+    """SQL: the House seat of this state and district (when known) has no member."""
+    return (
+        f"{district} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM members m"
+        f" WHERE m.chamber = 'house' AND m.state = {state} AND m.district = {district})"
+    )
+
+
+_SEAT_IS_EMPTY = _seat_is_empty("home_state", "decided.district")
 
 
 # The key a district depends on: (ZIP map key or '', ZIP missing, given state, choice).
@@ -387,19 +409,65 @@ UPDATE subscribers AS sub SET cd_state = m.home_state, cd_district = m.district,
 FROM temp._district_map AS m
 WHERE m.zip = coalesce(sub.zip, '') AND m.state = coalesce(sub.state, '')
     AND m.cd_choice = coalesce(sub.cd_choice, -1) {and_where}
+    AND sub.id NOT IN (SELECT id FROM temp._district_address)
     AND (sub.cd_state IS NOT m.home_state OR sub.cd_district IS NOT m.district
         OR sub.cd_confidence IS NOT m.confidence OR sub.cd_flags IS NOT m.flags)
 """
 
 
-_RESOLVE_TEMP_TABLES = ("_district_raw", "_district_facts", "_district_map")
+# A geocoded subscriber whose block is in a block file of the roster's Congress has that
+# block's district (exact, flagged `address`), unless their ZIP answer is their own pick.
+# Their ZIP answer and the one stored before are kept too, to count who moves.
+_ADDRESS_ANSWERS = f"""
+CREATE TEMP TABLE _district_address AS
+SELECT sub.id, coalesce(sub.zip, '') AS zip, coalesce(sub.state, '') AS state,
+    coalesce(sub.cd_choice, -1) AS cd_choice, bf.state AS home_state, cb.district,
+    rtrim('{DistrictFlag.ADDRESS},' || {_flag_sql(_seat_is_empty("bf.state", "cb.district"),
+                                                  DistrictFlag.VACANT)}, ',') AS flags,
+    sub.cd_state AS old_state, sub.cd_district AS old_district
+FROM (SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1) AS rv
+JOIN subscribers AS sub
+JOIN block_files AS bf ON bf.congress = rv.congress AND bf.state_fips = substr(sub.geo_block, 1, 2)
+JOIN census_blocks AS cb ON cb.congress = rv.congress AND cb.geoid = sub.geo_block
+LEFT JOIN temp._district_map AS m ON m.zip = coalesce(sub.zip, '')
+    AND m.state = coalesce(sub.state, '') AND m.cd_choice = coalesce(sub.cd_choice, -1)
+WHERE sub.geo_block IS NOT NULL {{and_where}}
+    AND ',' || coalesce(m.flags, '') || ',' NOT LIKE '%,{DistrictFlag.CHOSEN},%'
+"""
+
+
+_ADDRESS_UPDATE = f"""
+UPDATE subscribers AS sub SET cd_state = a.home_state, cd_district = a.district,
+    cd_confidence = '{Confidence.EXACT}', cd_flags = a.flags
+FROM temp._district_address AS a
+WHERE sub.id = a.id AND (sub.cd_state IS NOT a.home_state OR sub.cd_district IS NOT a.district
+    OR sub.cd_confidence IS NOT '{Confidence.EXACT}' OR sub.cd_flags IS NOT a.flags)
+"""
+
+
+# Those who move by their address, and those the ZIP answers (_MOVES) counted wrongly
+# for them, by state: the address answer is the one stored.
+_ADDRESS_MOVES = """
+SELECT coalesce(home_state, old_state), count(*) FROM temp._district_address
+WHERE home_state IS NOT old_state OR district IS NOT old_district GROUP BY 1
+"""
+_ADDRESS_ZIP_MOVES = """
+SELECT coalesce(m.home_state, a.old_state), count(*) FROM temp._district_address AS a
+JOIN temp._district_map AS m
+    ON m.zip = a.zip AND m.state = a.state AND m.cd_choice = a.cd_choice
+WHERE m.home_state IS NOT a.old_state OR m.district IS NOT a.old_district GROUP BY 1
+"""
+
+
+_RESOLVE_TEMP_TABLES = ("_district_raw", "_district_facts", "_district_map", "_district_address")
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def resolve_districts(db: Database, ids_table: str | None = None) -> int:
-    """Recompute cd_state, cd_district, cd_confidence and cd_flags from the ZIP map.
+    """Recompute cd_state, cd_district, cd_confidence and cd_flags from the ZIP map
+    and, for geocoded subscribers, the block files.
 
     Every subscriber, or only those whose id is in the temp table `ids_table`
     (column `id`). Runs inside the caller's transaction when there is one.
@@ -413,8 +481,10 @@ def resolve_districts(db: Database, ids_table: str | None = None) -> int:
         and_where = f'AND sub.id IN (SELECT id FROM temp."{ids_table}")'
     with write_transaction(db):
         _build_district_map(db, f"subscribers {where}")
+        db.execute(_ADDRESS_ANSWERS.replace("{and_where}", and_where))
         before = db.conn.total_changes
         db.execute(_RESOLVE_UPDATE.replace("{and_where}", and_where))
+        db.execute(_ADDRESS_UPDATE)
         changed = db.conn.total_changes - before
         drop_resolve_tables(db)
     return changed
@@ -427,10 +497,15 @@ def resolve_districts_counting_moves(db: Database) -> dict[str, int]:
     """
     with write_transaction(db):
         _build_district_map(db, "subscribers", _RAW_KEYS_WITH_ANSWERS)
-        moves = {state: int(people) for state, people in db.execute(_MOVES).fetchall()}
+        db.execute(_ADDRESS_ANSWERS.replace("{and_where}", ""))
+        moves: dict[str, int] = {}
+        for query, sign in ((_MOVES, 1), (_ADDRESS_ZIP_MOVES, -1), (_ADDRESS_MOVES, 1)):
+            for state, people in db.execute(query).fetchall():
+                moves[state] = moves.get(state, 0) + sign * int(people)
         db.execute(_RESOLVE_UPDATE.replace("{and_where}", ""))
+        db.execute(_ADDRESS_UPDATE)
         drop_resolve_tables(db)
-    return moves
+    return {state: people for state, people in moves.items() if people}
 
 
 def _build_district_map(db: Database, source: str, raw_keys: str = _RAW_KEYS) -> None:
@@ -508,10 +583,12 @@ def store_district_choice(db: Database, subscriber_id: int, district: int | None
 @dataclass(frozen=True)
 class SegmentSeats:
     """Where the people a segment selects live: their states, and the House seats
-    their letters would go to (the known district, else every candidate of the ZIP)."""
+    their letters would go to (the known district, else every candidate of the ZIP);
+    `zip_states`: the states of those whose district does not come from a block file."""
 
     states: frozenset[str]
     seats: frozenset[HouseSeat]
+    zip_states: frozenset[str] = frozenset()
 
 
 def segment_seats(
@@ -526,10 +603,40 @@ def segment_seats(
         f" WHERE ({where}) AND s.cd_confidence = 'ambiguous' AND s.cd_district IS NULL",
         [*params, *params],
     ).fetchall()
+    by_zip = db.execute(
+        f"SELECT DISTINCT s.cd_state FROM subscribers s WHERE ({where})"
+        f" AND s.cd_state IS NOT NULL AND {addressed_by_sql('s')} <> 'address'",
+        params,
+    ).fetchall()
     return SegmentSeats(
         states=frozenset(state for state, _ in rows),
         seats=frozenset(HouseSeat(state, d) for state, d in rows if d is not None),
+        zip_states=frozenset(state for (state,) in by_zip),
     )
+
+
+@dataclass(frozen=True)
+class SeatGroup:
+    """The people a segment selects who share their members: as many, and one of them."""
+
+    subscriber_id: int  # one of them, whose targets are those of all
+    people: int
+
+
+def segment_seat_groups(
+    db: Database, segment: Segment | None, exclude_campaign_id: int | None = None
+) -> list[SeatGroup]:
+    """The segment's people grouped by what decides their members: state and district.
+
+    The state given is part of the key only when none was resolved (its senators apply).
+    """
+    where, params = segment_where(segment, exclude_campaign_id=exclude_campaign_id)
+    rows = db.execute(
+        f"SELECT min(s.id), count(*) FROM subscribers s WHERE {where}"
+        " GROUP BY s.cd_state, s.cd_district, CASE WHEN s.cd_state IS NULL THEN s.state END",
+        params,
+    ).fetchall()
+    return [SeatGroup(int(first), int(people)) for first, people in rows]
 
 
 def zip_code_count(db: Database) -> int:

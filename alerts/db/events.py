@@ -16,8 +16,8 @@ def insert_event(db: Database, event: Event) -> bool:
     """Insert one event; False when its provider already reported it (a retry)."""
     cursor = db.execute(
         "INSERT INTO events (kind, campaign_id, subscriber_id, at, link_id, target,"
-        " user_agent, machine, provider, provider_event_id, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " user_agent, machine, provider, provider_event_id, detail, via_campaign_id, late)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (provider, provider_event_id) DO NOTHING",
         [
             event.kind,
@@ -31,6 +31,8 @@ def insert_event(db: Database, event: Event) -> bool:
             event.provider,
             event.provider_event_id,
             event.detail,
+            event.via_campaign_id,
+            1 if event.late else 0,
         ],
     )
     return cursor.rowcount == 1
@@ -81,6 +83,18 @@ def letter_targets_sent(db: Database, campaign_id: int, subscriber_id: int) -> s
         "SELECT DISTINCT target FROM events WHERE campaign_id = ? AND kind = 'letter_sent'"
         " AND subscriber_id = ? AND target IS NOT NULL",
         [campaign_id, subscriber_id],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def letter_targets_sent_elsewhere(
+    db: Database, campaign_id: int, subscriber_id: int, via_campaign_id: int
+) -> set[str]:
+    """The members a subscriber wrote to in a campaign other than from one follow-up's email."""
+    rows = db.execute(
+        "SELECT DISTINCT target FROM events WHERE campaign_id = ? AND kind = 'letter_sent'"
+        " AND subscriber_id = ? AND target IS NOT NULL AND via_campaign_id IS NOT ?",
+        [campaign_id, subscriber_id, via_campaign_id],
     ).fetchall()
     return {row[0] for row in rows}
 

@@ -68,6 +68,8 @@ def import_begin(db: Database, rules: MergeRules) -> None:
     """
     db.execute("DROP TABLE IF EXISTS temp.import_touched")
     db.execute("CREATE TEMP TABLE import_touched (id INTEGER PRIMARY KEY)")
+    db.execute("DROP TABLE IF EXISTS temp.import_added")
+    db.execute("CREATE TEMP TABLE import_added (id INTEGER PRIMARY KEY)")
     db.execute("DROP TABLE IF EXISTS temp.import_changeable")
     db.execute("CREATE TEMP TABLE import_changeable (status TEXT PRIMARY KEY)")
     db.conn.executemany(
@@ -222,6 +224,22 @@ def _insert_new(db: Database, *, source: str, now: str) -> None:
         {"now": now, "source": source},
     )
     drop_resolve_tables(db)
+
+
+def note_added(db: Database) -> None:
+    """Remember the ids of the people the last merge added (temp.import_added)."""
+    db.execute(
+        "INSERT OR IGNORE INTO temp.import_added (id) SELECT s.id FROM temp.import_people AS p"
+        " JOIN subscribers AS s ON s.email_key = p.email_key WHERE p.outcome IS NULL"
+    )
+
+
+def touched_ids(db: Database) -> list[int]:
+    """The ids of the people this import command added (note_added) or changed, in order."""
+    rows = db.execute(
+        "SELECT id FROM temp.import_touched UNION SELECT id FROM temp.import_added ORDER BY id"
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def import_run_start(

@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from alerts.db.connection import Database, inserted_id, utc_now, write_transaction
+from alerts.db.districts import addressed_by_sql
 from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.segments import segment_where
+from alerts.db.stances import StanceFreeze, freeze_stances, unfreeze_stances
 from alerts.db.subscribers import SUBSCRIBER_COLUMNS, row_to_subscriber, sendable
 from alerts.models import (
     PROVIDER_KINDS,
@@ -44,28 +46,40 @@ class OpenSendRun:
 
 
 def ledger_freeze_segment(
-    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
+    db: Database,
+    campaign_id: int,
+    segment: Segment | None,
+    now: datetime | None = None,
+    *,
+    stances: StanceFreeze | None = None,
 ) -> int:
     """Freeze the segment's subscribed people into the ledger; how many were added."""
-    return len(ledger_freeze(db, campaign_id, segment, now))
+    return len(ledger_freeze(db, campaign_id, segment, now, stances=stances))
 
 
 def ledger_freeze(
-    db: Database, campaign_id: int, segment: Segment | None, now: datetime | None = None
+    db: Database,
+    campaign_id: int,
+    segment: Segment | None,
+    now: datetime | None = None,
+    *,
+    stances: StanceFreeze | None = None,
 ) -> list[int]:
     """Freeze the segment's subscribed people into the ledger and mark the send started.
 
     One transaction: a send is either not started, or started with its recipients
     frozen. Recipients already in the ledger keep their state, so freezing again
     adds only the people who joined the segment since (a top-up). Returns the ids
-    added, in id order.
+    added, in id order. `stances`, for a campaign that names a bill, are frozen in the
+    same transaction by the first freeze and kept by every later one (stances.py).
     """
     where, params = segment_where(segment, now, campaign_id)
     with write_transaction(db):
         rows = db.execute(
             "INSERT OR IGNORE INTO send_ledger"
-            " (campaign_id, subscriber_id, state, updated_at, subscriber_state)"
-            f" SELECT ?, id, 'pending', ?, state FROM subscribers WHERE {sendable('subscribers')}"
+            " (campaign_id, subscriber_id, state, updated_at, subscriber_state, addressed_by)"
+            f" SELECT ?, id, 'pending', ?, state, {addressed_by_sql('subscribers')}"
+            f" FROM subscribers WHERE {sendable('subscribers')}"
             f" AND id IN (SELECT s.id FROM subscribers s WHERE {where}) RETURNING subscriber_id",
             [campaign_id, utc_now(), *params],
         ).fetchall()
@@ -73,6 +87,8 @@ def ledger_freeze(
             "UPDATE campaigns SET send_started_at = ? WHERE id = ? AND send_started_at IS NULL",
             [utc_now(), campaign_id],
         )
+        if stances is not None:
+            freeze_stances(db, campaign_id, stances)
     return sorted(row[0] for row in rows)
 
 
@@ -88,11 +104,13 @@ def ledger_unfreeze(db: Database, campaign_id: int, subscriber_ids: Iterable[int
             f" AND subscriber_id {IN_ID_LIST}",
             [campaign_id, id_list(subscriber_ids)],
         ).rowcount
-        db.execute(
+        draft = db.execute(
             "UPDATE campaigns SET send_started_at = NULL WHERE id = ?"
             " AND NOT EXISTS (SELECT 1 FROM send_ledger WHERE campaign_id = ?)",
             [campaign_id, campaign_id],
-        )
+        ).rowcount
+        if draft:
+            unfreeze_stances(db, campaign_id)
     return int(removed)
 
 

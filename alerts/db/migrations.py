@@ -1186,3 +1186,194 @@ def m120_geocodes_and_blocks(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migration(130)
+def m130_rate_limits_and_signups(db: Database) -> None:
+    # rate_limits counts uses per fixed window; the key is an HMAC under a salt in
+    # `meta`, never the address itself. signups holds the people who asked to join
+    # and have not confirmed yet, apart from subscribers: once confirmed or expired
+    # a row keeps only its attribution and dates (the personal fields are blanked).
+    # signup_mail is the queue of confirmation messages the server sends: a row is
+    # claimed ('sending'), sent, then marked 'sent' exactly once.
+    _run(
+        db,
+        """
+        CREATE TABLE rate_limits (
+            bucket TEXT NOT NULL,
+            key_hash TEXT NOT NULL,
+            window_end INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (bucket, key_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX rate_limits_window_end ON rate_limits (window_end);
+        CREATE TABLE signups (
+            id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'confirmed', 'refused', 'expired')),
+            email TEXT,
+            email_key TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            street TEXT,
+            city TEXT,
+            state TEXT,
+            zip TEXT,
+            source TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            campaign TEXT,
+            consent TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            confirmed_at TEXT,
+            subscriber_id INTEGER REFERENCES subscribers (id),
+            previous_status TEXT
+        );
+        CREATE INDEX signups_email_key ON signups (email_key);
+        CREATE INDEX signups_status_expires ON signups (status, expires_at);
+        CREATE TABLE signup_mail (
+            id INTEGER PRIMARY KEY,
+            signup_id INTEGER NOT NULL REFERENCES signups (id),
+            state TEXT NOT NULL DEFAULT 'queued'
+                CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at INTEGER NOT NULL,
+            claimed_at INTEGER,
+            sent_at TEXT,
+            message_id TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX signup_mail_due ON signup_mail (state, next_at)
+        """,
+    )
+
+
+@migration(121)
+def m121_block_file_states_and_addressed_by(db: Database) -> None:
+    # block_files.state_fips is the state's two-digit FIPS code, the first two digits of
+    # each of its blocks' GEOIDs, so a geocoded subscriber's block finds its file.
+    # The partial index finds the geocoded subscribers, often few, without a scan.
+    # send_ledger.addressed_by freezes, when a campaign's recipients are chosen, how
+    # each recipient's House district was known: from their street address (a block
+    # file), their ZIP, their own pick, or not at all. Rows frozen before are filled
+    # from the subscribers as they are now.
+    _run(
+        db,
+        """
+        ALTER TABLE block_files ADD COLUMN state_fips TEXT;
+        CREATE INDEX subscribers_geo_block ON subscribers (geo_block) WHERE geo_block IS NOT NULL;
+        ALTER TABLE send_ledger ADD COLUMN addressed_by TEXT
+            CHECK (addressed_by IN ('address', 'zip', 'chosen', 'unknown'));
+        UPDATE send_ledger SET addressed_by = (
+            SELECT CASE
+                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,chosen,%' THEN 'chosen'
+                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,address,%' THEN 'address'
+                WHEN s.cd_district IS NOT NULL THEN 'zip'
+                ELSE 'unknown' END
+            FROM subscribers AS s WHERE s.id = send_ledger.subscriber_id)
+        """,
+    )
+
+
+@migration(140)
+def m140_visitors_and_shares(db: Database) -> None:
+    # People who use a campaign's public letter page (/act/<slug>) are kept apart from
+    # subscribers: `visitors` (one row per email key, their details as last typed) is
+    # never mailed a campaign. public_visits counts each visitor's views of a campaign's
+    # page and public_letters their "I sent it" per member; forgetting a visitor
+    # deletes the row and leaves these counts with visitor_id NULL. share_clicks counts
+    # the share links of letter pages per campaign, network and UTC day: no person.
+    _run(
+        db,
+        """
+        CREATE TABLE visitors (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL,
+            email_key TEXT NOT NULL UNIQUE,
+            first_name TEXT,
+            last_name TEXT,
+            street TEXT,
+            city TEXT,
+            state TEXT,
+            zip TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE public_visits (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            visitor_id INTEGER REFERENCES visitors (id),
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            views INTEGER NOT NULL,
+            UNIQUE (campaign_id, visitor_id)
+        );
+        CREATE TABLE public_letters (
+            id INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            visitor_id INTEGER REFERENCES visitors (id),
+            target TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            UNIQUE (campaign_id, visitor_id, target)
+        );
+        CREATE INDEX public_visits_visitor ON public_visits (visitor_id);
+        CREATE INDEX public_letters_visitor ON public_letters (visitor_id);
+        CREATE TABLE share_clicks (
+            campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
+            network TEXT NOT NULL,
+            day TEXT NOT NULL,
+            clicks INTEGER NOT NULL,
+            PRIMARY KEY (campaign_id, network, day)
+        ) WITHOUT ROWID
+        """,
+    )
+
+
+@migration(160)
+def m160_follow_ups_and_deadlines(db: Database) -> None:
+    # A letter sent from a follow-up's email (a campaign with `letter_campaign`) is
+    # recorded for the campaign whose letter it is, with the follow-up in
+    # via_campaign_id; `late` marks a letter said to be sent after the deadline.
+    # campaigns.deadline is the campaign file's deadline as last prepared (ISO 8601
+    # with its offset), so that stats can split letters at it.
+    _run(
+        db,
+        """
+        ALTER TABLE events ADD COLUMN via_campaign_id INTEGER REFERENCES campaigns (id);
+        ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX events_via_campaign ON events (via_campaign_id, kind, subscriber_id)
+            WHERE via_campaign_id IS NOT NULL;
+        ALTER TABLE campaigns ADD COLUMN deadline TEXT
+        """,
+    )
+
+
+@migration(150)
+def m150_frozen_stances(db: Database) -> None:
+    # Where each member stood on a campaign's bill when the campaign's send first froze
+    # its recipients: the send's emails, its letter pages and its stats keep to these.
+    # campaign_stance_freezes records that a campaign froze them, the bill, the fetch
+    # they came from (NULL: before any fetch, from the CSV alone) and when;
+    # campaign_stances holds every member of the roster then and every member the
+    # bill's data names, each with their stance.
+    _run(
+        db,
+        """
+        CREATE TABLE campaign_stance_freezes (
+            campaign_id INTEGER PRIMARY KEY REFERENCES campaigns (id),
+            congress INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            fetch_id INTEGER REFERENCES bill_fetches (id),
+            frozen_at TEXT NOT NULL
+        );
+        CREATE TABLE campaign_stances (
+            campaign_id INTEGER NOT NULL REFERENCES campaign_stance_freezes (campaign_id),
+            bioguide TEXT NOT NULL,
+            stance TEXT NOT NULL CHECK (stance IN
+                ('sponsor', 'cosponsor', 'supports', 'opposes', 'unknown')),
+            PRIMARY KEY (campaign_id, bioguide)
+        ) WITHOUT ROWID
+        """,
+    )

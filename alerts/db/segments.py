@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alerts.db.bills import stance_condition
 from alerts.db.connection import Database
 from alerts.db.subscribers import sendable
 from alerts.models import (
@@ -18,10 +19,12 @@ from alerts.models import (
     DistrictIn,
     Engaged,
     Engagement,
+    MemberStance,
     Not,
     Segment,
     SignedUp,
     SourceIn,
+    StanceChamber,
     StateIn,
     TagIn,
 )
@@ -88,6 +91,8 @@ def _segment_sql(segment: Segment, scope: _SegmentScope) -> tuple[str, list[Any]
         return _signed_up_sql(segment, scope.now)
     if isinstance(segment, Engaged):
         return _engaged_sql(segment, scope)
+    if isinstance(segment, MemberStance):
+        return _member_stance_sql(segment)
     raise TypeError(f"unknown segment rule {segment!r}")
 
 
@@ -122,6 +127,8 @@ def _signed_up_sql(segment: SignedUp, now: datetime) -> tuple[str, list[Any]]:
 
 def _engaged_sql(segment: Engaged, scope: _SegmentScope) -> tuple[str, list[Any]]:
     kinds = ENGAGEMENT_KINDS[segment.what]
+    if segment.campaign:
+        return _engaged_in_campaign_sql(segment.campaign, segment.what, kinds)
     sql = (
         "EXISTS (SELECT 1 FROM events e WHERE e.subscriber_id = s.id AND e.machine = 0 AND "
         + _in_list("e.kind", kinds)
@@ -137,6 +144,58 @@ def _engaged_sql(segment: Engaged, scope: _SegmentScope) -> tuple[str, list[Any]
         sql += " AND e.at >= ?"
         params.append(int(scope.now.timestamp()) - segment.within_days * SECONDS_PER_DAY)
     return sql + ")", params
+
+
+def _engaged_in_campaign_sql(
+    slug: str, what: Engagement, kinds: tuple[str, ...]
+) -> tuple[str, list[Any]]:
+    """Engaged with the campaign named `slug`: its events, probed by the events index.
+
+    Letters sent from a follow-up's email count for the campaign whose letter they
+    are and, for `acted`, for the follow-up too.
+    """
+    campaign = "(SELECT id FROM campaigns WHERE slug = ?)"
+    own = (
+        f"EXISTS (SELECT 1 FROM events e WHERE e.campaign_id = {campaign} AND "
+        + _in_list("e.kind", kinds)
+        + " AND e.subscriber_id = s.id AND e.machine = 0)"
+    )
+    if what is not Engagement.ACTED:
+        return own, [slug, *kinds]
+    via = (
+        f"EXISTS (SELECT 1 FROM events e WHERE e.via_campaign_id = {campaign} AND "
+        + _in_list("e.kind", kinds)
+        + " AND e.subscriber_id = s.id AND e.machine = 0)"
+    )
+    return f"{own} OR {via}", [slug, *kinds, slug, *kinds]
+
+
+# A subscriber's House member: in their known district, or the one they picked among
+# their ZIP's districts; their senators: those of their state.
+_HOUSE_MEMBER = (
+    "m.chamber = 'house' AND m.state = s.cd_state AND m.district = COALESCE(s.cd_district,"
+    " CASE WHEN s.cd_confidence = 'ambiguous' THEN s.cd_choice END)"
+)
+_SENATORS = "m.chamber = 'senate' AND m.state = COALESCE(s.cd_state, upper(s.state))"
+_STANCE_MEMBERS = {
+    StanceChamber.HOUSE: (_HOUSE_MEMBER,),
+    StanceChamber.SENATE: (_SENATORS,),
+    StanceChamber.ANY: (_HOUSE_MEMBER, _SENATORS),
+}
+
+
+def _member_stance_sql(segment: MemberStance) -> tuple[str, list[Any]]:
+    """One of the subscriber's members stands as the rule asks on the campaign's bill.
+
+    The stances are read once per query (an uncorrelated subquery); each subscriber
+    costs a probe of the members index per chamber.
+    """
+    stance, stance_params = stance_condition("m.bioguide", segment.bill_of, segment.stances)
+    parts = [
+        f"EXISTS (SELECT 1 FROM members m WHERE {members} AND {stance})"
+        for members in _STANCE_MEMBERS[segment.chamber]
+    ]
+    return " OR ".join(parts), stance_params * len(parts)
 
 
 def segment_subscriber_ids(

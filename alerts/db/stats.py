@@ -19,11 +19,13 @@ without firing the delete triggers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from alerts.db.connection import Database, write_transaction
+from alerts.db.districts import ADDRESSED_BY
 from alerts.db.roster import MEMBER_COLUMNS, row_to_member
 from alerts.models import CampaignRecord, EventTotals, Member
 
@@ -262,6 +264,22 @@ def stats_ledger_by_state(db: Database, campaign_id: int) -> dict[str, dict[str,
     return counts
 
 
+def stats_addressed(db: Database, campaign_id: int) -> dict[str, int]:
+    """{how: recipients} by how their House district was known when the campaign froze them.
+
+    The keys are ADDRESSED_BY (address, zip, chosen, unknown), every one present; a row
+    frozen with nothing recorded counts as unknown.
+    """
+    counts = dict.fromkeys(ADDRESSED_BY, 0)
+    for how, n in db.execute(
+        "SELECT coalesce(addressed_by, 'unknown'), COUNT(*) FROM send_ledger"
+        " WHERE campaign_id = ? GROUP BY 1",
+        [campaign_id],
+    ):
+        counts[how] += n
+    return counts
+
+
 def stats_hourly(db: Database, campaign_id: int, kinds: Sequence[str]) -> list[HourTotals]:
     """The campaign's events of `kinds` per hour, earliest hour first."""
     marks = ", ".join("?" for _ in kinds)
@@ -282,6 +300,61 @@ def stats_letters_sent(db: Database) -> dict[int, int]:
         " WHERE kind = 'letter_sent' AND target <> '' GROUP BY campaign_id"
     ).fetchall()
     return {cid: n for cid, n in rows}
+
+
+# A campaign's letters, straight from the events: each recipient counts once per member.
+_LETTERS = "kind = 'letter_sent' AND machine = 0 AND target IS NOT NULL"
+
+
+@dataclass(frozen=True)
+class EmailLetters:
+    """Letters of one campaign (`campaign_id`) sent from the email of `email_campaign_id`."""
+
+    campaign_id: int  # the campaign whose letter they are, and where they count
+    email_campaign_id: int  # the campaign whose email brought the writers: itself or a follow-up
+    letters: int
+
+
+def stats_letters_by_email(db: Database, campaign_id: int) -> list[EmailLetters]:
+    """The letters a campaign's figures involve, by the email that brought them.
+
+    Those counted for the campaign (from its own email or a follow-up's), and those its
+    own email brought to another campaign's letter (a follow-up's); most letters first.
+    """
+    rows = db.execute(
+        "SELECT campaign_id, email, COUNT(*) FROM (SELECT DISTINCT campaign_id,"
+        " COALESCE(via_campaign_id, campaign_id) AS email, subscriber_id, target FROM events"
+        f" WHERE (campaign_id = ? OR via_campaign_id = ?) AND {_LETTERS})"
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+        [campaign_id, campaign_id],
+    ).fetchall()
+    return [EmailLetters(*row) for row in rows]
+
+
+def stats_letters_late(db: Database, campaign_id: int) -> tuple[int, int]:
+    """(letters said to be sent before the campaign's deadline, and after it).
+
+    A letter recorded more than once counts before it if it was ever said to be.
+    """
+    counts = dict(
+        db.execute(
+            "SELECT late, COUNT(*) FROM (SELECT MIN(late) AS late FROM events"
+            f" WHERE campaign_id = ? AND {_LETTERS} GROUP BY subscriber_id, target) GROUP BY 1",
+            [campaign_id],
+        ).fetchall()
+    )
+    return int(counts.get(0, 0)), int(counts.get(1, 0))
+
+
+def stats_letters_before(db: Database, campaign_id: int, cutoffs: dict[str, int]) -> dict[str, int]:
+    """{member: letters they got in the campaign before their cutoff} (Unix seconds)."""
+    rows = db.execute(
+        "SELECT e.target, COUNT(DISTINCT e.subscriber_id) FROM events AS e JOIN json_each(?) AS c"
+        f" ON c.key = e.target AND e.at < c.value WHERE e.campaign_id = ? AND {_LETTERS}"
+        " GROUP BY e.target",
+        [json.dumps(cutoffs), campaign_id],
+    ).fetchall()
+    return {str(target): int(n) for target, n in rows}
 
 
 def _one_campaign(column: str, campaign_id: int | None) -> tuple[str, list[int]]:

@@ -146,7 +146,8 @@ def erase_subscriber(db: Database, subscriber_id: int, now: str) -> None:
         " zip = NULL, phone = NULL,"
         " source = NULL, tags = '[]', extra = '{}', consent_at = NULL,"
         " cd_state = NULL, cd_district = NULL, cd_confidence = 'unknown', cd_flags = NULL,"
-        " cd_choice = NULL, status = 'forgotten', status_changed_at = :now, updated_at = :now"
+        " cd_choice = NULL, geo_block = NULL, geo_outcome = NULL, geo_address_sha256 = NULL,"
+        " geo_at = NULL, status = 'forgotten', status_changed_at = :now, updated_at = :now"
         " WHERE id = :id",
         {"now": now, "id": subscriber_id},
     )
@@ -216,3 +217,24 @@ def subscribers_by_ids(db: Database, ids: Sequence[int]) -> list[Subscriber]:
         [id_list(ids)],
     ).fetchall()
     return [row_to_subscriber(row) for row in rows]
+
+
+ADDRESS_FIELDS = ("street", "city", "state", "zip")
+
+
+def fill_missing_address(db: Database, subscriber_id: int, typed: dict[str, str]) -> None:
+    """Keep the address fields the subscriber typed (`typed`: ADDRESS_FIELDS) where
+    their record has none; a field the record holds stays as it is."""
+    given = {name: typed.get(name, "") for name in ADDRESS_FIELDS}
+    sets = ", ".join(
+        f"{name} = CASE WHEN trim(coalesce({name}, '')) = '' AND :{name} <> '' THEN :{name}"
+        f" ELSE {name} END"
+        for name in ADDRESS_FIELDS
+    )
+    missing = " OR ".join(
+        f"(trim(coalesce({name}, '')) = '' AND :{name} <> '')" for name in ADDRESS_FIELDS
+    )
+    db.execute(
+        f"UPDATE subscribers SET {sets}, updated_at = :now WHERE id = :id AND ({missing})",
+        {**given, "now": utc_now(), "id": subscriber_id},
+    )

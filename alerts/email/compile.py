@@ -74,6 +74,7 @@ REPRESENTATIVE_PLACEHOLDERS = {
     "full_name": "rep_full_name",
     "last_name": "rep_last_name",
     "title": "rep_title",
+    "stance_text": "rep_stance_text",  # the campaign's sentence for their stance (stance_text)
 }
 # Placeholders that read well at the start of a sentence only when capitalised
 # if their fallback is used ("Friend, ..."): they get a `.cap` twin there.
@@ -85,6 +86,7 @@ REPRESENTATIVE_FALLBACKS = {
     "rep_full_name": "your representative",
     "rep_last_name": "your representative",
     "rep_title": "",
+    "rep_stance_text": "",
 }
 
 _NAME_RE = r"[a-z0-9_.]+?"
@@ -169,6 +171,7 @@ def _inline_text(node: SyntaxTreeNode) -> str:
 # Widths a placeholder is counted as when wrapping text: about what it becomes.
 URL_WIDTH = 45
 NAME_WIDTH = 8
+SENTENCE_WIDTH = 60
 
 
 def _wrap(text: str, indent: str = "") -> str:
@@ -176,7 +179,9 @@ def _wrap(text: str, indent: str = "") -> str:
     stand_ins: dict[str, str] = {}
 
     def stand_in(match: re.Match[str]) -> str:
-        width = URL_WIDTH if match.group(1).endswith("_url") else NAME_WIDTH
+        name = match.group(1)
+        width = URL_WIDTH if name.endswith("_url") else NAME_WIDTH
+        width = SENTENCE_WIDTH if name.endswith("stance_text") else width
         key = chr(0xE000 + len(stand_ins)) + "\ue0ff" * (width - 1)
         stand_ins[key] = match.group(0)
         return key
@@ -272,6 +277,11 @@ def _recipient_context(campaign: Campaign) -> dict[str, Any]:
             for f, name in REPRESENTATIVE_PLACEHOLDERS.items()
         },
     )
+    if not campaign.stance_text:
+        representative["stance_text"] = NamedUndefined(
+            hint="representative.stance_text needs the campaign's stance_text key",
+            name="stance_text",
+        )
     context: dict[str, Any] = {
         "subscriber": subscriber,
         "representative": representative,

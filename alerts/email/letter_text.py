@@ -2,7 +2,9 @@
 
 The letter's texts are Jinja (sandbox.py) with the real `target` and
 `subscriber`, rendered each time a letter page is shown. They are plain
-text: nothing here escapes them, so whatever shows them must.
+text: nothing here escapes them, so whatever shows them must. A member gets
+the letter variant of their stance on the campaign's bill (campaigns/stances.py),
+and `target.stance` prints that stance.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from alerts.campaigns.stances import letter_for
 from alerts.email.personalise import one_line
 from alerts.email.sandbox import Fields, TemplateProblem, render_source
 from alerts.errors import CampaignError
-from alerts.models import Campaign, LetterSpec, Member, SourceText, Subscriber
+from alerts.models import Campaign, LetterSpec, Member, SourceText, Stance, Subscriber
 
 TWEET_LIMIT = 280
 LETTER_SUBSCRIBER_FIELDS = ("first_name", "last_name", "full_name", "city", "state", "zip")
@@ -26,82 +29,113 @@ class LetterText:
     body: str
 
 
-def _letter_context(subscriber: Subscriber, target: Member) -> dict[str, Any]:
-    person = {name: getattr(subscriber, name) or "" for name in LETTER_SUBSCRIBER_FIELDS}
+def member_fields(target: Member, stance: str = Stance.UNKNOWN) -> Fields:
+    """A member as campaign texts see them: `target.title`, `target.last_name`, `target.stance`."""
     member = {f.name: getattr(target, f.name) for f in fields(Member)}
     member = {k: ("" if v is None else v) for k, v in member.items()}
     member["last_name"] = target.surname  # as the display name spells it: one name per member
+    member["stance"] = str(stance)
+    return Fields("target", member)
+
+
+def _letter_context(subscriber: Subscriber, target: Member, stance: str) -> dict[str, Any]:
+    person = {name: getattr(subscriber, name) or "" for name in LETTER_SUBSCRIBER_FIELDS}
     return {
         "subscriber": Fields("subscriber", person),
-        "target": Fields("target", member),
+        "target": member_fields(target, stance),
     }
 
 
 def _render_part(
-    campaign: Campaign, label: str, source: SourceText, subscriber: Subscriber, target: Member
+    campaign: Campaign,
+    label: str,
+    source: SourceText,
+    subscriber: Subscriber,
+    target: Member,
+    stance: str = Stance.UNKNOWN,
 ) -> str:
+    context = _letter_context(subscriber, target, stance)
     try:
-        return render_source(source, campaign.path, label, _letter_context(subscriber, target))
+        return render_source(source, campaign.path, label, context)
     except TemplateProblem as problem:
         raise CampaignError(str(problem)) from None
 
 
-def _letter(campaign: Campaign) -> LetterSpec:
+def _letter(campaign: Campaign, stance: str = Stance.UNKNOWN) -> LetterSpec:
+    """The letter members of `stance` get: their variant, else the default."""
     if campaign.letter is None:
         raise CampaignError(f"{campaign.path}: {campaign.slug} is not an action campaign")
-    return campaign.letter
+    return letter_for(campaign.letter, stance)
 
 
-def render_letter(campaign: Campaign, subscriber: Subscriber, target: Member) -> LetterText:
+def render_letter(
+    campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
+) -> LetterText:
     """The letter's subject and body for one target. Plain text: escape it to show it."""
-    letter = _letter(campaign)
-    subject = _render_part(campaign, "letter subject", letter.subject, subscriber, target)
-    body = _render_part(campaign, "letter body", letter.body, subscriber, target)
+    letter = _letter(campaign, stance)
+    subject = _render_part(campaign, "letter subject", letter.subject, subscriber, target, stance)
+    body = _render_part(campaign, "letter body", letter.body, subscriber, target, stance)
     return LetterText(one_line(subject).strip(), body.strip() + "\n")
 
 
-def render_call_script(campaign: Campaign, subscriber: Subscriber, target: Member) -> str | None:
-    letter = _letter(campaign)
+def render_call_script(
+    campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
+) -> str | None:
+    letter = _letter(campaign, stance)
     if letter.call_script is None:
         return None
-    text = _render_part(campaign, "call_script", letter.call_script, subscriber, target)
+    text = _render_part(campaign, "call_script", letter.call_script, subscriber, target, stance)
     return text.strip() + "\n"
 
 
-def render_tweet(campaign: Campaign, subscriber: Subscriber, target: Member) -> str | None:
-    letter = _letter(campaign)
+def render_tweet(
+    campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
+) -> str | None:
+    letter = _letter(campaign, stance)
     if letter.tweet is None:
         return None
-    return " ".join(_render_part(campaign, "tweet", letter.tweet, subscriber, target).split())
+    text = _render_part(campaign, "tweet", letter.tweet, subscriber, target, stance)
+    return " ".join(text.split())
+
+
+def render_topic(campaign: Campaign, stance: str = Stance.UNKNOWN) -> str | None:
+    """What to pick in a contact form's topic list for members of `stance` (plain text)."""
+    return _letter(campaign, stance).topic
 
 
 def check_letter(
     campaign: Campaign, subscriber: Subscriber, targets: Sequence[Member]
 ) -> list[str]:
-    """Problems found rendering each part of the letter for sample targets."""
-    letter = _letter(campaign)
-    parts = [
-        ("letter subject", letter.subject),
-        ("letter body", letter.body),
-        ("call_script", letter.call_script),
-        ("tweet", letter.tweet),
-    ]
+    """Problems found rendering each part of every variant of the letter for sample targets."""
     problems: list[str] = []
-    for label, source in parts:
-        if source is None:
-            continue
-        for target in targets:
-            problem = _part_problem(campaign, label, source, subscriber, target)
-            if problem is not None and problem not in problems:
-                problems.append(problem)
+    for stance in Stance:
+        letter = _letter(campaign, stance)
+        parts = [
+            ("letter subject", letter.subject),
+            ("letter body", letter.body),
+            ("call_script", letter.call_script),
+            ("tweet", letter.tweet),
+        ]
+        for label, source in parts:
+            if source is None:
+                continue
+            for target in targets:
+                problem = _part_problem(campaign, label, source, subscriber, target, stance)
+                if problem is not None and problem not in problems:
+                    problems.append(problem)
     return problems
 
 
 def _part_problem(
-    campaign: Campaign, label: str, source: SourceText, subscriber: Subscriber, target: Member
+    campaign: Campaign,
+    label: str,
+    source: SourceText,
+    subscriber: Subscriber,
+    target: Member,
+    stance: str,
 ) -> str | None:
     try:
-        text = _render_part(campaign, label, source, subscriber, target)
+        text = _render_part(campaign, label, source, subscriber, target, stance)
     except CampaignError as exc:
         return str(exc)
     length = len(" ".join(text.split()))

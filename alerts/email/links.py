@@ -42,6 +42,8 @@ class TokenKind(IntEnum):
     CLICK = 2
     LETTER = 3
     UNSUBSCRIBE = 4
+    SIGNUP_FORM = 5  # the /join form: its ids are the time it was made (signups/tokens.py)
+    SIGNUP_CONFIRM = 6  # a confirmation link: a signup's id and the time it was made
 
 
 @dataclass(frozen=True)

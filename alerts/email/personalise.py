@@ -2,7 +2,8 @@
 
 compile.py leaves a placeholder for every per-recipient value. Here each
 recipient gets the map from placeholder to value (`recipient_values`: names,
-the signed unsubscribe, open, letter and click URLs), escaped for the
+their representative's stance sentence, the signed unsubscribe, open, letter
+and click URLs), escaped for the
 placeholder's context, and `personalise` fills the placeholders in. A
 provider that substitutes values itself is handed the same map, so what it
 delivers is what `personalise` shows.
@@ -20,8 +21,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
+from types import MappingProxyType
 
 from alerts.email import links
 from alerts.email.compile import CAP_SUFFIX, OPEN_PIXEL
@@ -40,6 +42,8 @@ from alerts.models import (
 )
 
 NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
+STANCE_TEXT_LIMIT = 300  # characters kept of a stance_text sentence
+NO_STANCE_TEXTS: Mapping[str, str] = MappingProxyType({})
 UNSUBSCRIBE_TEXT_KEY = placeholder("unsubscribe_url", TEXT_CONTEXT)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
@@ -94,6 +98,9 @@ class PreparedCampaign:
     link_ids: tuple[int, ...]  # link_ids[i] is the links row of compiled.links[i]
     key: bytes
     base_url: str
+    # Each member's stance_text sentence by bioguide id (email/stance_text.py), for the
+    # campaigns that have one; members left out get none.
+    stance_texts: Mapping[str, str] = field(default_factory=lambda: NO_STANCE_TEXTS)
 
     @cached_property
     def plan(self) -> tuple[PlaceholderKey, ...]:
@@ -127,9 +134,13 @@ def short_name(value: str | None) -> str:
 
 
 def _name_values(
-    fallbacks: Mapping[str, str], subscriber: Subscriber, targets: Targets | None
+    fallbacks: Mapping[str, str],
+    subscriber: Subscriber,
+    targets: Targets | None,
+    stance_texts: Mapping[str, str] = NO_STANCE_TEXTS,
 ) -> dict[str, str]:
-    """The recipient's and their representative's names by placeholder name, not escaped."""
+    """The recipient's and their representative's names (and stance sentence) by
+    placeholder name, not escaped."""
     rep = targets.representative if targets else None
     known = {
         "first_name": short_name(subscriber.first_name),
@@ -144,6 +155,7 @@ def _name_values(
         fallback = fallbacks.get(name, "")
         values[name] = value or fallback
         values[name + CAP_SUFFIX] = value or fallback[:1].upper() + fallback[1:]
+    values["rep_stance_text"] = stance_texts.get(rep.bioguide, "") if rep else ""
     return values
 
 
@@ -151,7 +163,7 @@ def _raw_values(
     prepared: PreparedCampaign, subscriber: Subscriber, targets: Targets | None
 ) -> dict[str, str]:
     """Every per-recipient value by placeholder name: one line each, not yet escaped."""
-    values = _name_values(prepared.fallbacks, subscriber, targets)
+    values = _name_values(prepared.fallbacks, subscriber, targets, prepared.stance_texts)
     sid = stored_id(subscriber)
     base = prepared.base_url
     make = prepared.tokens.make
@@ -229,17 +241,23 @@ def without_open_pixel(compiled: CompiledCampaign) -> CompiledCampaign:
 
 
 def preview_values(
-    compiled: CompiledCampaign, subscriber: Subscriber, targets: Targets | None
+    compiled: CompiledCampaign,
+    subscriber: Subscriber,
+    targets: Targets | None,
+    stance_texts: Mapping[str, str] = NO_STANCE_TEXTS,
 ) -> dict[str, str]:
     """A recipient's names, but no token: links go to their own URLs, the rest nowhere."""
-    raw = _name_values(dict(compiled.fallbacks), subscriber, targets)
+    raw = _name_values(dict(compiled.fallbacks), subscriber, targets, stance_texts)
     raw.update(unsubscribe_url=INERT_URL, letter_url=INERT_URL, open_url=INERT_URL)
     raw.update((f"link.{index}", url) for index, url in enumerate(compiled.links))
     return _escaped(placeholder_plan(compiled), raw)
 
 
 def preview_message(
-    compiled: CompiledCampaign, subscriber: Subscriber, targets: Targets | None
+    compiled: CompiledCampaign,
+    subscriber: Subscriber,
+    targets: Targets | None,
+    stance_texts: Mapping[str, str] = NO_STANCE_TEXTS,
 ) -> RenderedMessage:
     """What `alerts preview` shows: the recipient's message, recording nothing when opened.
 
@@ -247,4 +265,4 @@ def preview_message(
     and the letter and unsubscribe links at INERT_URL.
     """
     inert = without_open_pixel(compiled)
-    return personalise(inert, preview_values(inert, subscriber, targets))
+    return personalise(inert, preview_values(inert, subscriber, targets, stance_texts))

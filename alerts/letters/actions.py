@@ -19,8 +19,19 @@ LETTER_BODY_LIMIT = 20_000
 
 
 def record_sent(db: Database, page: LetterPage, bioguide: str, visit: Visit) -> bool:
-    """Record "I sent it" for one of the page's members; True only the first time."""
-    return recording.record_letter_sent(db, page.campaign_id, page.subscriber_id, bioguide, visit)
+    """Record "I sent it" for one of the page's members; True only the first time.
+
+    Late once the action has closed; a follow-up's page names the follow-up too.
+    """
+    return recording.record_letter_sent(
+        db,
+        page.campaign_id,
+        page.subscriber_id,
+        bioguide,
+        visit,
+        via_campaign_id=page.via_campaign_id,
+        late=page.closed,
+    )
 
 
 def choose_district(db: Database, page: LetterPage, district: int) -> None:

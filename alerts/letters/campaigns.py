@@ -32,32 +32,44 @@ class LetterCampaigns:
 
     def get(self, record: CampaignRecord) -> Campaign | None:
         """The campaign as its file is now, or None (file gone, invalid, or not an action)."""
+        return self.by_slug(record.slug, record.source_sha256)
+
+    def by_slug(
+        self, slug: str, sent_sha256: str | None = None, *, warn_gone: bool = True
+    ) -> Campaign | None:
+        """The action campaign `campaigns/<slug>.md` as it is now, or None.
+
+        `sent_sha256` is the file's hash when it was sent, if it was: a changed
+        file is logged once. A public page, whose slug anyone can type, passes
+        `warn_gone=False` so that a missing file is not logged.
+        """
         try:
-            path = campaigns.campaign_path(self.folder, record.slug)
+            path = campaigns.campaign_path(self.folder, slug)
             stat = path.stat()
         except (AlertsError, OSError):
-            self.warn(record.slug, "gone", f"its file is gone from {self.folder}")
+            if warn_gone:
+                self.warn(slug, "gone", f"its file is gone from {self.folder}")
             return None
         version = (stat.st_mtime_ns, stat.st_size)
-        cached = self._cache.get(record.slug)
+        cached = self._cache.get(slug)
         if cached is not None and cached[0] == version:
             return cached[1]
-        campaign = self._load(record, path)
-        self._cache[record.slug] = (version, campaign)
+        campaign = self._load(slug, sent_sha256, path)
+        self._cache[slug] = (version, campaign)
         return campaign
 
-    def _load(self, record: CampaignRecord, path: Path) -> Campaign | None:
+    def _load(self, slug: str, sent_sha256: str | None, path: Path) -> Campaign | None:
         try:
             campaign = campaigns.load_campaign(path)
         except AlertsError as exc:
-            self.warn(record.slug, str(exc), f"its file does not load ({exc})")
+            self.warn(slug, str(exc), f"its file does not load ({exc})")
             return None
-        if campaign.letter is None:
-            self.warn(record.slug, "no letter", "its file is no longer an action campaign")
+        if campaign.letter is None and campaign.letter_campaign is None:
+            self.warn(slug, "no letter", "its file is no longer an action campaign")
             return None
-        if record.source_sha256 and campaign.source_sha256 != record.source_sha256:
+        if sent_sha256 and campaign.source_sha256 != sent_sha256:
             self.warn(
-                record.slug,
+                slug,
                 campaign.source_sha256,
                 "its file changed since it was sent: letter pages show it as it is now",
                 quiet=True,

@@ -13,9 +13,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from alerts.config import Config, ConfigError
+from alerts.db import Database
 from alerts.delivery import engine, providers
 from alerts.delivery.provider import Batch, Content, DeliveryProvider, Recipient, SendSettings
 from alerts.email.letter_copy import render_letter_copy
@@ -126,6 +127,38 @@ class CopyResult:
     retry_after: int = 0  # LIMITED: seconds until the next copy is allowed
 
 
+class CopyAllowance(Protocol):
+    """How copies count against limits: before one is sent, and given back if it fails."""
+
+    def reserve(self, db: Database) -> int:
+        """Count one copy (a writer job): 0 when it may go, else seconds to wait."""
+        ...
+
+    def release(self, db: Database) -> None:
+        """Give back the copy `reserve` counted, when it could not be sent (a writer job)."""
+        ...
+
+
+class SubscriberAllowance:
+    """A subscriber's copies: letter_emailed events, within LETTER_COPY_LIMITS."""
+
+    def __init__(self, page: LetterPage, bioguide: str, visit: Visit) -> None:
+        self.page, self.bioguide, self.visit = page, bioguide, visit
+        self.event_id: int | None = None
+
+    def reserve(self, db: Database) -> int:
+        page = self.page
+        permit = recording.reserve_letter_copy(
+            db, page.campaign_id, page.subscriber_id, self.bioguide, self.visit
+        )
+        self.event_id = permit.event_id
+        return 0 if permit.granted else permit.retry_after
+
+    def release(self, db: Database) -> None:
+        if self.event_id is not None:
+            recording.release_letter_copy(db, self.event_id)
+
+
 def email_copy(
     submit: Submit,
     sender: LetterCopySender | None,
@@ -133,31 +166,29 @@ def email_copy(
     target: LetterTarget,
     page_url: str,
     visit: Visit,
+    allowance: CopyAllowance | None = None,
 ) -> CopyResult:
     """Email `target`'s letter as `page` holds it (edited) to the subscriber.
 
     Blocks until the provider answers: run it off the event loop. `submit`
     runs writer jobs (the server's group committer) and returns their futures.
+    The copy counts against `allowance`, by default the subscriber's own.
     """
     problem = check_letter_edit(target.subject, target.letter)
     if problem is not None:
         return CopyResult(CopyOutcome.INVALID, problem)
     if sender is None or not can_receive_copy(page):
         return CopyResult(CopyOutcome.UNAVAILABLE)
-    bioguide = target.member.bioguide
-    permit: recording.CopyPermit = submit(
-        lambda db: recording.reserve_letter_copy(
-            db, page.campaign_id, page.subscriber_id, bioguide, visit
-        )
-    ).result()
-    if permit.event_id is None:
-        return CopyResult(CopyOutcome.LIMITED, retry_after=permit.retry_after)
-    event_id = permit.event_id
+    if allowance is None:
+        allowance = SubscriberAllowance(page, target.member.bioguide, visit)
+    retry_after: int = submit(allowance.reserve).result()
+    if retry_after:
+        return CopyResult(CopyOutcome.LIMITED, retry_after=retry_after)
     try:
         sender.send(page, target, page_url)
     except AlertsError as exc:
         # A provider's messages can quote the address: the log names only the kind.
         log.warning("a letter copy could not be sent (%s)", type(exc).__name__)
-        submit(lambda db: recording.release_letter_copy(db, event_id)).result()
+        submit(allowance.release).result()
         return CopyResult(CopyOutcome.FAILED)
     return CopyResult(CopyOutcome.SENT)

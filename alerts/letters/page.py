@@ -12,14 +12,16 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from alerts.bills.frozen import member_stances
 from alerts.db import Database
 from alerts.db import campaigns as campaigns_db
 from alerts.db import events as events_db
 from alerts.db import subscribers as subscribers_db
 from alerts.email import letter_text
 from alerts.errors import CampaignError
-from alerts.letters import urls
+from alerts.letters import followups, urls
 from alerts.letters.campaigns import LetterCampaigns
+from alerts.letters.followups import Closing
 from alerts.models import (
     Campaign,
     CampaignKind,
@@ -27,6 +29,8 @@ from alerts.models import (
     Confidence,
     DistrictFlag,
     Member,
+    ShareSpec,
+    Stance,
     Status,
     Subscriber,
     Targets,
@@ -106,6 +110,8 @@ class LetterTarget:
     call_script: str | None = None
     tweet: str | None = None
     sent: bool = False  # the subscriber pressed "I sent it" for this member
+    stance: str = Stance.UNKNOWN  # where the member stands on the campaign's bill
+    topic: str | None = None  # what to pick in their contact form's topic list
 
     @property
     def contact_url(self) -> str | None:
@@ -203,6 +209,16 @@ class LetterPage:
     flags: tuple[str, ...] = ()
     topic: str | None = None
     text_code: TextCode | None = None
+    slug: str | None = None  # the campaign's, for its share panel
+    share: ShareSpec | None = None  # the campaign's `share` key
+    via_campaign_id: int | None = None  # a follow-up's page: the follow-up (followups.py)
+    thanked: bool = False  # a follow-up's visitor who already wrote: thanked, not asked again
+    closing: Closing | None = None  # the letter campaign's deadline
+
+    @property
+    def closed(self) -> bool:
+        """The action's deadline has passed: "I sent it" is recorded as late."""
+        return self.closing is not None and self.closing.closed
 
     @property
     def asks_senate(self) -> bool:
@@ -217,6 +233,16 @@ class LetterPage:
     def place(self) -> str | None:
         """The subscriber's state or territory by name, as sentences use it."""
         return place_name(self.state) if self.state else None
+
+    @property
+    def address_result(self) -> str | None:
+        """"Your address is in NY-12: Representative …" when the street address gave the seat."""
+        if DistrictFlag.ADDRESS not in self.flags or self.seat is None:
+            return None
+        house = next((t for t in self.targets if t.member.chamber == Chamber.HOUSE), None)
+        if house is None:
+            return f"Your address is in {self.seat}."
+        return f"Your address is in {self.seat}: {house.name}."
 
     @property
     def home_title(self) -> str:
@@ -283,20 +309,45 @@ def letter_page(
     if record is None or subscriber is None or subscriber.status == Status.FORGOTTEN:
         return None
     campaign = letters.get(record) if record.kind == CampaignKind.ACTION else None
-    if campaign is None or campaign.letter is None:
+    source = followups.letter_source(db, letters, record, campaign) if campaign else None
+    if source is None or source.campaign.letter is None:
         return LetterPage(campaign_id, subscriber_id, subscriber, available=False)
     found = targets.targets_for(db, subscriber_id)
+    sent = events_db.letter_targets_sent(db, source.campaign_id, subscriber_id)
+    page = page_for(db, letters, source.campaign, source.campaign_id, subscriber, found, sent)
+    if source.via_campaign_id is None:
+        return page
+    thanked = followups.wrote_before(db, source, subscriber_id)
+    return replace(page, via_campaign_id=source.via_campaign_id, thanked=thanked)
+
+
+def page_for(
+    db: Database,
+    letters: LetterCampaigns,
+    campaign: Campaign,
+    campaign_id: int,
+    person: Subscriber,
+    found: Targets,
+    sent: set[str],
+) -> LetterPage:
+    """The letter page of one person with these members, who already wrote to `sent`.
+
+    The person is a subscriber, or a visitor of the campaign's public page
+    (letters/public.py) held in a Subscriber that is not stored.
+    """
+    assert person.id is not None and campaign.letter is not None
     chambers = campaign.letter.to
-    sent = events_db.letter_targets_sent(db, campaign_id, subscriber_id)
+    addressed = (m.bioguide for m in letter_members(found, chambers))
+    stances = member_stances(db, campaign, campaign_id, addressed)
     try:
-        built = _letter_targets(campaign, subscriber, found, chambers, sent)
+        built = _letter_targets(campaign, person, found, chambers, sent, stances)
     except CampaignError as exc:
-        letters.warn(record.slug, str(exc), f"its letter does not render ({exc})")
-        return LetterPage(campaign_id, subscriber_id, subscriber, available=False)
+        letters.warn(campaign.slug, str(exc), f"its letter does not render ({exc})")
+        return LetterPage(campaign_id, person.id, person, available=False)
     return LetterPage(
         campaign_id=campaign_id,
-        subscriber_id=subscriber_id,
-        subscriber=subscriber,
+        subscriber_id=person.id,
+        subscriber=person,
         available=True,
         chambers=chambers,
         targets=built,
@@ -309,7 +360,21 @@ def letter_page(
         flags=found.flags,
         topic=campaign.letter.topic,
         text_code=campaign.letter.text_code,
+        slug=campaign.slug,
+        share=campaign.share,
+        closing=followups.closing_of(campaign),
     )
+
+
+def letter_members(found: Targets, chambers: tuple[Chamber, ...]) -> list[Member]:
+    """Whom a recipient's letters go to: their representative when known, their senators."""
+    members: list[Member] = []
+    for chamber in chambers:
+        if chamber is Chamber.HOUSE and found.representative is not None:
+            members.append(found.representative)
+        elif chamber is Chamber.SENATE:
+            members.extend(found.senate)
+    return members
 
 
 def _letter_targets(
@@ -318,28 +383,29 @@ def _letter_targets(
     found: Targets,
     chambers: tuple[Chamber, ...],
     sent: set[str],
+    stances: dict[str, Stance],
 ) -> tuple[LetterTarget, ...]:
-    members: list[Member] = []
-    for chamber in chambers:
-        if chamber is Chamber.HOUSE and found.representative is not None:
-            members.append(found.representative)
-        elif chamber is Chamber.SENATE:
-            members.extend(found.senate)
-    return tuple(_letter_target(campaign, subscriber, m, m.bioguide in sent) for m in members)
+    return tuple(
+        _letter_target(campaign, subscriber, m, m.bioguide in sent, stances[m.bioguide])
+        for m in letter_members(found, chambers)
+    )
 
 
 def _letter_target(
-    campaign: Campaign, subscriber: Subscriber, member: Member, sent: bool
+    campaign: Campaign, subscriber: Subscriber, member: Member, sent: bool, stance: Stance
 ) -> LetterTarget:
-    letter = letter_text.render_letter(campaign, subscriber, member)
-    tweet = letter_text.render_tweet(campaign, subscriber, member)
+    """The member's letter: the variant of their stance (letter_text), plain text."""
+    letter = letter_text.render_letter(campaign, subscriber, member, stance)
+    tweet = letter_text.render_tweet(campaign, subscriber, member, stance)
     return LetterTarget(
         member=member,
         subject=letter.subject,
         letter=addressed_letter(member, letter.body),
-        call_script=letter_text.render_call_script(campaign, subscriber, member),
+        call_script=letter_text.render_call_script(campaign, subscriber, member, stance),
         tweet=addressed_tweet(tweet, member.twitter) if tweet else None,
         sent=sent,
+        stance=stance,
+        topic=letter_text.render_topic(campaign, stance),
     )
 
 

@@ -19,12 +19,14 @@ figures: the terminal table and the HTML report both show its lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from alerts.db import Database
 from alerts.db import campaigns as campaigns_db
 from alerts.db import stats as stats_db
+from alerts.db import visitors as visitors_db
+from alerts.db.visitors import PublicTotals
 from alerts.errors import NotFoundError
 from alerts.models import (
     CampaignKind,
@@ -33,7 +35,9 @@ from alerts.models import (
     EventKind,
     EventTotals,
     Member,
+    ShareNetwork,
 )
+from alerts.reports.letter_outcomes import Outcomes, campaign_outcomes
 
 UNSUBSCRIBE_KINDS = [
     EventKind.UNSUBSCRIBE,
@@ -309,6 +313,7 @@ class MemberLetters:
     party: str
     letters: int
     full_name: str = ""  # without the title, "" when the member is not in the roster
+    public_letters: int = 0  # from the campaign's public page, by people not on the list
 
     @property
     def short_label(self) -> str:
@@ -364,6 +369,15 @@ def sent_on(campaign: CampaignRecord) -> str:
     return (campaign.send_started_at or "")[:10]
 
 
+# How a recipient's House district was known when the campaign froze its recipients.
+ADDRESSED_LABELS = {
+    "address": "By street address",
+    "zip": "By ZIP",
+    "chosen": "By their own pick",
+    "unknown": "Not at all",
+}
+
+
 @dataclass(frozen=True)
 class CampaignStats:
     campaign: CampaignRecord
@@ -372,6 +386,28 @@ class CampaignStats:
     members: list[MemberLetters]
     states: list[StateStats]
     timeline: Timeline
+    addressed: dict[str, int] = field(default_factory=dict)  # ADDRESSED_LABELS key -> people
+    outcomes: Outcomes = field(default_factory=Outcomes)  # stances, wins, follow-ups, deadline
+    public: PublicTotals = field(default_factory=PublicTotals)  # the public page, /act/<slug>
+    shares: dict[str, int] = field(default_factory=dict)  # share clicks by network
+
+    def public_json(self) -> dict[str, int]:
+        """The public page's figures (`public` in the JSON; the signups are added beside)."""
+        return {"visits": self.public.visits, "letters": self.public.letters}
+
+    def shares_json(self) -> dict[str, int]:
+        """Share clicks per network, every network present, and their total."""
+        counts = {str(network): self.shares.get(network, 0) for network in ShareNetwork}
+        return {**counts, "total": sum(counts.values())}
+
+    @property
+    def addressing_matters(self) -> bool:
+        """An action alert: its letters go to the recipients' own House members."""
+        return self.campaign.kind == CampaignKind.ACTION
+
+    def addressed_lines(self) -> list[tuple[str, int]]:
+        """(label, recipients) for each way a House district was known, in a fixed order."""
+        return [(label, self.addressed.get(key, 0)) for key, label in ADDRESSED_LABELS.items()]
 
     @property
     def letters_matter(self) -> bool:
@@ -410,6 +446,9 @@ class CampaignStats:
             "links": [
                 {"url": link.url, "unique": link.unique, "total": link.total} for link in self.links
             ],
+            **({"addressed": dict(self.addressed)} if self.addressing_matters else {}),
+            **self.outcomes.as_json(),
+            "shares": self.shares_json(),
         }
 
 
@@ -491,6 +530,7 @@ def campaign_stats(db: Database, slug: str) -> CampaignStats:
         return stats_db.stats_people_with_any(db, kinds, cid).get(cid, 0)
 
     members = _member_letters(stats_db.stats_target_totals(db, cid, EventKind.LETTER_SENT))
+    members = _with_public_letters(members, visitors_db.public_letters_by_target(db, cid))
     funnel = build_funnel(
         stats_db.stats_ledger_counts(db, cid).get(cid, {}),
         stats_db.stats_kind_totals(db, cid).get(cid, {}),
@@ -505,6 +545,10 @@ def campaign_stats(db: Database, slug: str) -> CampaignStats:
         members=members,
         states=_states(db, cid),
         timeline=_timeline(stats_db.stats_hourly(db, cid, TIMELINE_KINDS)),
+        addressed=stats_db.stats_addressed(db, cid),
+        public=visitors_db.public_totals(db, cid),
+        shares=visitors_db.share_clicks_by_network(db, cid),
+        outcomes=campaign_outcomes(db, campaign, {m.target: m.letters for m in members}),
     )
 
 
@@ -541,18 +585,35 @@ def _links(db: Database, campaign_id: int) -> list[LinkStats]:
 
 def _member_letters(rows: list[stats_db.TargetTotals]) -> list[MemberLetters]:
     letters = [
-        MemberLetters(
-            target=row.target,
-            name=f"{row.member.title} {row.member.full_name}" if row.member else row.target,
-            seat=_seat(row.member),
-            party=(row.member.party or "") if row.member else "",
-            letters=row.totals.human_people,
-            full_name=row.member.full_name if row.member else "",
-        )
+        _member_line(row.target, row.member, row.totals.human_people)
         for row in rows
         if row.totals.human_people
     ]
     return sorted(letters, key=lambda m: (-m.letters, m.name))
+
+
+def _member_line(target: str, member: Member | None, letters: int) -> MemberLetters:
+    return MemberLetters(
+        target=target,
+        name=f"{member.title} {member.full_name}" if member else target,
+        seat=_seat(member),
+        party=(member.party or "") if member else "",
+        letters=letters,
+        full_name=member.full_name if member else "",
+    )
+
+
+def _with_public_letters(
+    members: list[MemberLetters], public: list[visitors_db.MemberPublicLetters]
+) -> list[MemberLetters]:
+    """Subscribers' letters per member with the public page's beside them, most letters first."""
+    if not public:
+        return members
+    lines = {m.target: m for m in members}
+    for row in public:
+        line = lines.get(row.target) or _member_line(row.target, row.member, 0)
+        lines[row.target] = replace(line, public_letters=row.letters)
+    return sorted(lines.values(), key=lambda m: (-(m.letters + m.public_letters), m.name))
 
 
 def _seat(member: Member | None) -> str:

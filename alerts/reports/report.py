@@ -166,6 +166,9 @@ def report_html(
             _activity_section(stats),
             _links_section(stats),
             *([_members_section(stats)] if stats.letters_matter else []),
+            *([_sharing_section(stats)] if stats.letters_matter else []),
+            *_outcome_sections(stats),
+            *([_addressed_section(stats)] if stats.addressing_matters else []),
             _states_section(stats),
             _details_section(stats),
         ],
@@ -380,17 +383,56 @@ def _members_section(stats: CampaignStats) -> Section:
     if left_out:
         title = f"Letters sent to the {len(shown)} members with the most letters"
         desc += f"; {more}"
-    rows = [[m.name, m.seat, m.party, grouped(m.letters)] for m in members]
+    public = stats.public.letters > 0
+    rows = [
+        [m.name, m.seat, m.party, grouped(m.letters)]
+        + ([grouped(m.public_letters)] if public else [])
+        for m in members
+    ]
+    headers = ["Member", "Seat", "Party", "Letters"] + (["Public letters"] if public else [])
     return Section(
         "Letters per member",
         "Each recipient counts once per member they wrote to,"
-        " however often they pressed “I sent it”.",
+        " however often they pressed “I sent it”."
+        + (" Public letters came from the campaign's public page." if public else ""),
         chart=_hbar_chart("members", title, desc, bars, ["s3"]),
-        table=Table(
-            "Letters per member", ["Member", "Seat", "Party", "Letters"], rows, scroll=True
-        ),
+        table=Table("Letters per member", headers, rows, scroll=True),
         more=more,
     )
+
+
+def _sharing_section(stats: CampaignStats) -> Section:
+    shares = stats.shares_json()
+    rows = [
+        ["Visitors of the public page", grouped(stats.public.visits)],
+        ["Letters sent from it", grouped(stats.public.letters)],
+        *([f"Shared: {name}", grouped(n)] for name, n in shares.items()),
+    ]
+    return Section(
+        "Public page and sharing",
+        f"The campaign's public letter page, /act/{stats.campaign.slug}, for people not on"
+        " the list, and the share links of letter pages, counted when followed.",
+        table=Table("Public page and share clicks", ["Figure", "Count"], rows),
+    )
+
+
+def _addressed_section(stats: CampaignStats) -> Section:
+    rows = [[label, grouped(n)] for label, n in stats.addressed_lines()]
+    return Section(
+        "House districts",
+        "How each recipient's House district was known when the campaign chose its"
+        " recipients: from their street address, their ZIP, their own pick, or not at all.",
+        table=Table("Recipients by how their House district was known", ["Known", "Recipients"],
+                    rows),
+    )  # fmt: skip
+
+
+def _outcome_sections(stats: CampaignStats) -> list[Section]:
+    """Letters per stance, wins, letters by email and the deadline, where they matter."""
+    return [
+        Section(table.heading, table.intro, table=Table(table.heading, table.headers, table.rows))
+        for table in stats.outcomes.tables()
+    ]
 
 
 def _states_section(stats: CampaignStats) -> Section:

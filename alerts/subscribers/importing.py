@@ -85,6 +85,7 @@ class ImportReport:
     warning_count: int = 0
     rejects_path: Path | None = None
     dry_run: bool = False
+    touched_ids: list[int] = field(default_factory=list)  # with collect_ids: added or changed
 
     def warn(self, file: str, line: int, message: str) -> None:
         self.warning_count += 1
@@ -370,6 +371,7 @@ def run_import(
     dry_run: bool = False,
     progress: Progress | None = None,
     address_check: Callable[[str], str | None] | None = None,
+    collect_ids: bool = False,
 ) -> ImportReport:
     """Import checked files in one transaction: all of them, or (on any error) nothing.
 
@@ -379,6 +381,7 @@ def run_import(
     files changed are resolved again before the commit. `address_check` says why
     mail could not reach an address (the delivery provider's rule), or None: each
     such address is imported with that warning. It must pickle (a bound method).
+    With `collect_ids` the report lists the ids of the people added or changed.
     """
     report = ImportReport(dry_run=dry_run)
     rejects = _Rejects(
@@ -396,8 +399,12 @@ def run_import(
                 )
                 report.files.append(result)
                 _add_counts(report.summary, result.summary)
+                if collect_ids:
+                    imports_db.note_added(db)
             # Inside the transaction, so a person is never stored without their district.
             districts_db.resolve_districts(db, "import_touched")
+            if collect_ids:
+                report.touched_ids = imports_db.touched_ids(db)
             if dry_run:
                 raise _DryRun
     except _DryRun:

@@ -5,8 +5,11 @@
     bounce       subscribed                           -> bounced
     complain     subscribed, unsubscribed or bounced  -> complained
     forget       anyone not forgotten yet             -> forgotten (their data erased)
+    confirm      someone new, unsubscribed or bounced -> subscribed (a confirmed signup)
 
-Nothing subscribes anyone again: once off the list, a person stays off it. A
+Nothing but a confirmed signup subscribes anyone again: it is new, explicit
+consent, so someone who left (or was forgotten: they come back as someone new)
+is on the list again, recorded as an event; a complaint is never overridden. A
 complaint outranks an earlier unsubscribe or bounce; nothing replaces `forgotten`.
 Campaigns go only to subscribed people who have an address (`is_sendable`). An
 import changes only subscribed people: anyone else keeps their status and their
@@ -33,10 +36,13 @@ from alerts.db import (
     utc_now,
     write_transaction,
 )
+from alerts.db import events as events_db
 from alerts.db import imports as imports_db
+from alerts.db import signups as signups_db
 from alerts.db import subscribers as subscribers_db
+from alerts.db import visitors as visitors_db
 from alerts.errors import LookupFailed
-from alerts.models import Status, Subscriber
+from alerts.models import Event, EventKind, Status, Subscriber
 from alerts.subscribers.listing import get_subscriber
 from alerts.subscribers.normalise import email_key, lookup_key
 
@@ -47,6 +53,7 @@ class Change(StrEnum):
     BOUNCE = "bounce"
     COMPLAIN = "complain"
     FORGET = "forget"
+    CONFIRM = "confirm"
 
 
 @dataclass(frozen=True)
@@ -64,8 +71,10 @@ _RULES = {
         Status.COMPLAINED, frozenset({Status.SUBSCRIBED, Status.UNSUBSCRIBED, Status.BOUNCED})
     ),
     Change.FORGET: _Rule(Status.FORGOTTEN, frozenset(Status) - {Status.FORGOTTEN}),
+    Change.CONFIRM: _Rule(Status.SUBSCRIBED, frozenset({Status.UNSUBSCRIBED, Status.BOUNCED})),
 }
-_CHANGE_TO = {rule.to: change for change, rule in _RULES.items()}
+# What an import row's status asks for: a row saying `subscribed` never confirms anyone.
+_CHANGE_TO = {rule.to: change for change, rule in _RULES.items() if change is not Change.CONFIRM}
 
 
 def change_to(status: str) -> Change:
@@ -171,8 +180,11 @@ def forget(db: Database, email: str) -> ForgetResult:
         found = subscribers_db.find_subscriber(db, key)
         if found is not None and found.id is not None:
             subscribers_db.erase_subscriber(db, found.id, now)
+        pending = signups_db.erase_signups(db, key)  # a signup not yet confirmed is theirs too
+        visitor = visitors_db.erase_visitor(db, key)  # and what they typed on a public page
     emptied = db.conn.in_transaction or checkpoint_truncate(db)
-    return ForgetResult(erased=found is not None, wal_emptied=emptied)
+    erased = found is not None or pending > 0 or visitor
+    return ForgetResult(erased=erased, wal_emptied=emptied)
 
 
 @dataclass(frozen=True)
@@ -207,3 +219,48 @@ def _status_after_row(current: str | None, row_status: str | None) -> str | None
     if row_status is None:
         return current
     return status_after(current, change_to(row_status))
+
+
+# --------------------------------------------------------------------------
+# Confirming a signup: new, explicit consent
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    subscriber_id: int | None  # None: a complained address, not subscribed
+    previous: str | None  # the status they had; None: someone new
+
+
+def confirm_signup(db: Database, email: str, values: dict[str, object], at: int) -> Confirmed:
+    """Subscribe the person who confirmed a signup to `email`, with `values`.
+
+    `values`: the fields they typed, source, tags (a list), extra (a dict) and
+    consent_at. Someone new, or someone forgotten (a new person: the old row has
+    no data), is added and their address no longer blocks imports; someone who
+    unsubscribed or bounced is subscribed again, recorded as a `resubscribe`
+    event; a subscriber gets the new source, tags and fields; a complained
+    address is left as it is. Inside the caller's transaction.
+    """
+    key = email_key(email)
+    found = subscribers_db.find_subscriber(db, key)
+    if found is None or found.id is None:
+        salt = meta_get(db, FORGET_KEY)
+        hashes = _ForgottenHashes(salt)(email) if salt is not None else []
+        previous = Status.FORGOTTEN if signups_db.forget_hashes_cleared(db, hashes) else None
+        new_id = signups_db.insert_subscriber(db, {"email": email, "email_key": key, **values})
+        if previous is not None:
+            _record_resubscribe(db, new_id, previous, at)
+        return Confirmed(new_id, previous)
+    current = Status(found.status)
+    if status_after(current, Change.CONFIRM) != Status.SUBSCRIBED:
+        return Confirmed(None, current)
+    signups_db.resubscribe(db, found.id, values)
+    if current != Status.SUBSCRIBED:
+        _record_resubscribe(db, found.id, current, at)
+    return Confirmed(found.id, current)
+
+
+def _record_resubscribe(db: Database, subscriber_id: int, previous: str, at: int) -> None:
+    events_db.insert_event(
+        db, Event(EventKind.RESUBSCRIBE, None, subscriber_id, at, detail=str(previous))
+    )

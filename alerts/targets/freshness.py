@@ -5,7 +5,9 @@ refuse it (`alerts send --allow-stale-targets` overrides):
 - a member the letters would address whose current term ended before today;
 - a roster whose Congress has ended;
 - the ZIP map of a state the letters go to that is for another Congress than the
-  roster, when the state drew new districts in between (the `map_outdated` flag).
+  roster, when the state drew new districts in between (the `map_outdated` flag),
+  unless every recipient there has their district from a block file of the
+  roster's Congress (their street address).
 
 `alerts targets status` lists all of these for the whole roster, and also says
 when the roster's or a map's Congress is not known. Today is clock.today().
@@ -125,7 +127,7 @@ def campaign_staleness(
         roster_loaded=whole.roster_loaded,
         roster_congress=whole.roster_congress,
         ended=tuple(member for member in whole.ended if addressed(member)),
-        outdated=tuple(m for m in whole.outdated if house and m.state in where.states),
+        outdated=tuple(m for m in whole.outdated if house and m.state in where.zip_states),
     )
 
 

@@ -17,9 +17,10 @@ from typing import Any
 
 from alerts import clock
 from alerts.db import Database
+from alerts.db import blocks as blocks_db
 from alerts.db import districts as districts_db
 from alerts.db import roster as roster_db
-from alerts.db.districts import SubscriberDistrict
+from alerts.db.districts import SubscriberDistrict, ZipResolution
 from alerts.errors import LookupFailed
 from alerts.models import Chamber, Confidence, DistrictFlag, Member, Targets, seat_name
 from alerts.targets.districts import STATE_CODE
@@ -54,6 +55,36 @@ def targets_for_many(db: Database, subscriber_ids: Sequence[int]) -> dict[int, T
     roster = _RosterReader(db)
     stored = districts_db.subscriber_districts(db, subscriber_ids)
     return {each.subscriber_id: _targets_from(roster, each) for each in stored}
+
+
+def targets_for_address(
+    db: Database,
+    zip_code: str | None,
+    state: str | None,
+    choice: int | None = None,
+    block: str | None = None,
+) -> Targets:
+    """The members for a ZIP and state typed on a public page, by the rules a subscriber's follow.
+
+    `choice` is the district the person picked among an ambiguous ZIP's candidates;
+    `block` the census block their street address was geocoded to. As for
+    subscribers, the pick wins, then the block (when its state's block file is for
+    the roster's Congress), then the ZIP. Nothing is stored: the person is not a subscriber.
+    """
+    located = blocks_db.block_district(db, block) if block and choice is None else None
+    if located is not None:
+        flags = (DistrictFlag.ADDRESS.value,)
+        at = ZipResolution(located.state, located.district, Confidence.EXACT, flags)
+        found = _targets_from(_RosterReader(db), SubscriberDistrict(0, zip_code, state, at, None))
+        if found.vacant_house:
+            found.flags = (*flags, DistrictFlag.VACANT.value)
+        return found
+    resolved = districts_db.resolve_zip(db, zip_code or "", state)
+    stored = SubscriberDistrict(0, zip_code, state, resolved, choice)
+    found = _targets_from(_RosterReader(db), stored)
+    if choice is not None and choice in found.candidates and found.district == choice:
+        found.flags = (*found.flags, DistrictFlag.CHOSEN)
+    return found
 
 
 def candidate_members(db: Database, found: Targets) -> list[Member]:

@@ -175,7 +175,7 @@ class _BadRow(Exception):
 _CensusPart = tuple[tuple[str, str, int], int, int]  # (ZIP, state, district), land, ZIP's land
 
 # The roster's district number for each two-character district code; None: no district.
-_DISTRICT_NUMBERS: dict[str, int | None] = {
+DISTRICT_NUMBERS: dict[str, int | None] = {
     **{f"{n:02d}": n if n <= HIGHEST_DISTRICT else None for n in range(100)},
     AT_LARGE_CODE: 0,
     DELEGATE_CODE: 0,
@@ -196,9 +196,9 @@ def _census_part(
     if state is None:
         raise _BadRow(_bad_district(geoid))
     code = geoid[2:]
-    if code not in _DISTRICT_NUMBERS:
+    if code not in DISTRICT_NUMBERS:
         raise _BadRow(f"district {geoid!r}: {code!r} is not a district code")
-    district = _DISTRICT_NUMBERS[code]
+    district = DISTRICT_NUMBERS[code]
     if district is None:
         return NOT_A_DISTRICT
     _area(CENSUS_PART_WATER, part_water)

@@ -143,13 +143,21 @@ def record_letter_visit(
 
 
 def record_letter_sent(
-    db: Database, campaign_id: int, subscriber_id: int, target: str, visit: Visit
+    db: Database,
+    campaign_id: int,
+    subscriber_id: int,
+    target: str,
+    visit: Visit,
+    *,
+    via_campaign_id: int | None = None,
+    late: bool = False,
 ) -> bool:
     """Record that the subscriber sent their letter to `target` (a bioguide id).
 
     Idempotent per campaign, subscriber and target: True only the first time, and
     never for a forgotten person. The check and the insert share the writer's
-    transaction, so two presses at once still make one row.
+    transaction, so two presses at once still make one row. `via_campaign_id` is
+    the follow-up whose email brought them; `late`, after the campaign's deadline.
     """
     if not is_recordable(db, subscriber_id):
         return False
@@ -164,6 +172,8 @@ def record_letter_sent(
             at=int(visit.at),
             target=target,
             user_agent=clip_user_agent(visit.user_agent),
+            via_campaign_id=via_campaign_id,
+            late=late,
         ),
     )
     return True

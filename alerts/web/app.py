@@ -29,12 +29,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.config import Config
+from alerts.db import open_db
 from alerts.email.links import token_key
 from alerts.errors import StorageError
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import letter_copy_sender
+from alerts.signups.form import SignupSettings
+from alerts.signups.mail import ConfirmationSender, confirmation_mailer
 from alerts.tracking.committer import Tracker
+from alerts.web.act import ActRoutes
 from alerts.web.common import Server
+from alerts.web.forms import FormRoutes
 from alerts.web.letters import LetterRoutes
 from alerts.web.pages import NO_STORE, STATIC_DIR, Pages
 from alerts.web.tracking import TrackingRoutes
@@ -54,8 +59,10 @@ SECURITY_HEADERS = [
     ),
 ]
 # Paths whose second segment is a token: logged as /c/{token} and so on.
-TOKEN_PREFIXES = ("/o/", "/c/", "/u/", "/a/")
-KNOWN_PATHS = ("/healthz", *WEBHOOK_PATHS)
+TOKEN_PREFIXES = ("/o/", "/c/", "/u/", "/a/", "/confirm/")
+# Public pages by campaign: logged as /act/{slug}, whatever was typed.
+SLUG_PREFIXES = ("/act/", "/share/")
+KNOWN_PATHS = ("/healthz", "/join", *WEBHOOK_PATHS)
 
 
 # --------------------------------------------------------------------------
@@ -73,6 +80,9 @@ def route_label(path: str) -> str:
     for prefix in TOKEN_PREFIXES:
         if path.startswith(prefix):
             return prefix + "{token}"
+    for prefix in SLUG_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "{slug}"
     if path in KNOWN_PATHS:
         return path
     if path.startswith("/static/"):
@@ -173,11 +183,20 @@ def create_app(
         tracker=Tracker(Path(db_path)),
         pages=pages,
     )
-    letters = LetterRoutes(server, LetterCampaigns(Path(campaigns_dir)), letter_copy_sender(config))
+    campaigns = LetterCampaigns(Path(campaigns_dir))
+    copy_sender = letter_copy_sender(config)
+    letters = LetterRoutes(server, campaigns, copy_sender)
     webhooks = WebhookRoutes(server, config)
+    signup_settings = SignupSettings.of(config)
+    sender = ConfirmationSender(
+        lambda: open_db(db_path, migrate=False),
+        confirmation_mailer(config, server.key, signup_settings.confirm_days),
+    )
     routes: list[BaseRoute] = [
+        *FormRoutes(server, signup_settings, sender.wake).routes(),
         *TrackingRoutes(server).routes(),
         *letters.routes(),
+        *ActRoutes(server, campaigns, copy_sender, signup_settings, sender.wake).routes(),
         *webhooks.routes(),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
@@ -186,9 +205,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         server.tracker.start()
+        sender.start()
         try:
             yield
         finally:
+            sender.close()
             server.tracker.close()
 
     return Starlette(

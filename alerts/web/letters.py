@@ -22,7 +22,7 @@ from starlette.routing import Route
 from alerts.email import links
 from alerts.email.links import Token, TokenKind
 from alerts.errors import LookupFailed
-from alerts.letters import actions, copies, outcomes
+from alerts.letters import actions, copies, outcomes, sharing
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import CopyOutcome, CopyResult, LetterCopySender
 from alerts.letters.outcomes import Done, Notice, Outcome
@@ -36,7 +36,7 @@ from alerts.web.common import Server, committed, read_form, same_origin, visit_o
 LETTER_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self';"
-        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "Referrer-Policy": "strict-origin",
 }
@@ -82,12 +82,7 @@ class LetterRoutes:
         )
         outcome = self._outcome(token, request.query_params.get("done", ""))
         notice = outcomes.notice(page, outcome) if outcome else None
-        done = outcome.done if outcome else None
-        choosing = "choose" in request.query_params or done in _PICKING
-        if done is Done.NONE_OF_THESE:
-            choosing = False
-        elif page.house is HouseLookup.CHOOSE:
-            choosing = True
+        choosing = is_choosing(page, outcome, "choose" in request.query_params)
         return self._show(page, notice=notice, choosing=choosing)
 
     async def letter_action(self, request: Request) -> Response:
@@ -124,7 +119,7 @@ class LetterRoutes:
         edited_target = edited.target(bioguide)
         assert edited_target is not None
         result = await self._email_copy(request, edited, edited_target)
-        return self._done(request, token, _copy_outcome(bioguide, result))
+        return self._done(request, token, copy_outcome(bioguide, result))
 
     def _page(self, token: Token | None) -> LetterPage | None:
         if token is None:
@@ -165,6 +160,7 @@ class LetterRoutes:
             choosing=choosing,
             can_email=self.copy_sender is not None and copies.can_receive_copy(page),
             masked_email=recording.mask_email(page.subscriber.email),
+            share=sharing.page_share_panel(page, self.server.base_url),
         )
 
     async def _email_copy(
@@ -202,7 +198,16 @@ class LetterRoutes:
         return Outcome(Done.CHOSEN, bioguide, str(district))
 
 
-def _copy_outcome(bioguide: str, result: CopyResult) -> Outcome:
+def is_choosing(page: LetterPage, outcome: Outcome | None, asked: bool) -> bool:
+    """Whether the page opens its House picker: asked for (`?choose`), a failed pick, or needed."""
+    done = outcome.done if outcome else None
+    if done is Done.NONE_OF_THESE:
+        return False
+    return asked or done in _PICKING or page.house is HouseLookup.CHOOSE
+
+
+def copy_outcome(bioguide: str, result: CopyResult) -> Outcome:
+    """The outcome "Email me a copy" shows."""
     detail = ""
     if result.outcome is CopyOutcome.INVALID and result.problem is not None:
         detail = result.problem.value

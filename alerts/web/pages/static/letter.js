@@ -36,8 +36,11 @@ function setUpCopy(button) {
   button.addEventListener("click", async () => {
     const copied = await copyText(field);
     status.textContent = copied
-      ? "Copied. Paste it into the message box of the form."
+      ? button.dataset.copied || "Copied. Paste it into the message box of the form."
       : "Your browser did not let us copy: select the text and copy it yourself.";
+    if (copied && button.dataset.count && navigator.sendBeacon) {
+      navigator.sendBeacon(button.dataset.count); // the share panel counts its copied links
+    }
   });
 }
 
