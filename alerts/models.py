@@ -420,6 +420,7 @@ PLACEHOLDER_LABELS = {
     "rep_last_name": "representative's last name",
     "rep_title": "representative's title",
     "rep_stance_text": "representative's stance",
+    "sen_stance_text": "senators' stances",
 }
 _READABLE_RE = re.compile(r"\{([a-z_]+)\}")
 

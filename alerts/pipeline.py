@@ -178,8 +178,10 @@ def prepare_campaign(
 def _worst_value_bytes(name: str, context: str, base_url: str) -> int:
     if name.startswith("link.") or name.endswith("_url"):
         return len(base_url) + 8 + TOKEN_ALLOWANCE
-    if name.endswith("stance_text"):
-        return STANCE_TEXT_LIMIT * (6 if context == HTML_CONTEXT else 4)
+    if name.endswith("stance_text"):  # the senators' is two sentences and a space
+        sentences = 2 if name.startswith("sen_") else 1
+        chars = (STANCE_TEXT_LIMIT + 1) * sentences
+        return chars * (6 if context == HTML_CONTEXT else 4)
     per_char = 6 if context == HTML_CONTEXT else 4  # &quot; in HTML; 4-byte UTF-8 in text
     return NAME_LIMIT * per_char
 

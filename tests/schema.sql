@@ -678,6 +678,9 @@ CREATE TABLE signups (
 -- index signups_email_key on signups
 CREATE INDEX signups_email_key ON signups (email_key);
 
+-- index signups_pending_key on signups
+CREATE UNIQUE INDEX signups_pending_key ON signups (email_key) WHERE status = 'pending';
+
 -- index signups_status_expires on signups
 CREATE INDEX signups_status_expires ON signups (status, expires_at);
 

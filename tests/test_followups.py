@@ -37,6 +37,7 @@ from send_helpers import use_fake
 from alerts.campaigns import files as campaigns
 from alerts.campaigns.segments import describe_segment
 from alerts.db import segments as segments_db
+from alerts.db.districts import resolve_districts
 from alerts.delivery.providers.sendgrid.standin import Delivery, FakeSendGrid
 from alerts.reports.figures import all_campaigns, campaign_stats
 
@@ -106,6 +107,20 @@ def test_keys_of_member_stance_must_all_hold_and_mix_with_other_rules(project):
     assert selected(project, both) == [VT]  # VT's junior senator is unknown
     assert selected(project, "  member_stance: {house: [unknown]}\n  state: TX\n") == [TX]
     assert selected(project, "  not: {member_stance: {any: [cosponsor]}}\n") == [TX, OR, DC]
+
+
+def test_someone_whose_member_is_not_known_matches_no_stance_but_its_negation(project):
+    with project_db(project) as db:
+        db["subscribers"].insert(
+            {"id": 6, "email": "nozip@example.org", "email_key": "nozip@example.org"}
+            | {"status": "subscribed", "created_at": "2026-01-01", "updated_at": "2026-01-01"}
+        )
+        db.conn.commit()
+        resolve_districts(db)
+        db.conn.commit()
+    assert 6 not in selected(project, "  member_stance: {any: [unknown]}\n")
+    assert 6 in selected(project, "  not: {member_stance: {house: [cosponsor]}}\n")
+    assert 6 in selected(project, "  not: {member_stance: {any: [sponsor]}}\n")
 
 
 def test_a_csv_stance_wins_and_stances_follow_a_new_fetch(project):

@@ -707,6 +707,7 @@ def test_every_per_recipient_variable_has_a_name_in_words():
     names = {
         *compiler.SUBSCRIBER_PLACEHOLDERS.values(),
         *compiler.REPRESENTATIVE_PLACEHOLDERS.values(),
+        *compiler.SENATORS_PLACEHOLDERS.values(),
     }
     assert set(PLACEHOLDER_LABELS) == names
     assert labelled_placeholders("{first_name}, {rep_title} {nope} {{x}}") == (

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from send_helpers import load_sample_roster
 from starlette.testclient import TestClient
 
+from alerts.campaigns import files as campaign_files
 from alerts.config import Config
+from alerts.db import campaigns as campaigns_db
 from alerts.db import open_db, rate_limits
 from alerts.delivery.providers.sendgrid.standin import FakeSendGrid, Fault
 from alerts.email.links import Token, TokenKind, make_token, token_key
@@ -412,3 +417,87 @@ def test_start_signup_can_be_called_by_another_form(tmp_path: Path):
     result = confirm_mod.confirm(database, started.signup_id)
     assert result.outcome is confirm_mod.Confirmation.CONFIRMED
     database.close()
+
+
+# --------------------------------------------------------------------------
+# The district of a confirmed subscriber
+
+
+@dataclass
+class Project:
+    """An `alerts init` project with the sample roster, served in-process."""
+
+    folder: Path
+    site: Site
+    cli: Any
+
+    def confirm(self, **values: str) -> None:
+        """Sign up on the form, get the confirmation message, press its button."""
+        before = len(self.site.confirm_links())
+        assert self.site.join(**values).status_code == 200
+        assert self.site.send_queue() == 1
+        link = self.site.confirm_links()[before]
+        assert self.site.client.post(link, headers=ORIGIN).status_code == 200
+
+    def district(self, email: str) -> dict[str, Any]:
+        shown = self.cli("subscribers", "show", email, "--format", "json")
+        return dict(json.loads(shown.output)["district"])
+
+    def letter_page(self, email: str) -> str:
+        ((subscriber_id,),) = rows(self.site.db, "SELECT id FROM subscribers WHERE email = ?",
+                                   (email,))  # fmt: skip
+        path = self.folder / "campaigns" / "end-qualified-immunity-act.md"
+        database = open_db(self.site.db)
+        campaign_id = campaigns_db.register_campaign(
+            database, path.stem, "action", "Write", campaign_files.load_campaign(path).source_sha256
+        )
+        database.conn.commit()
+        database.close()
+        token = make_token(self.site.key, Token(TokenKind.LETTER, campaign_id, int(subscriber_id)))
+        page = self.site.client.get(f"/a/{token}")
+        assert page.status_code == 200
+        return page.text
+
+
+@pytest.fixture
+def project_site(
+    project: Path, cli: Any, fake: FakeSendGrid, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
+    load_sample_roster(cli)
+    config = Config({**SETTINGS, "sendgrid_host": fake.url, "geocoder_url": ""})
+    app = create_app(project / "subscribers.db", config, campaigns_dir=project / "campaigns")
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)  # after: the server's own sender stays idle
+    with TestClient(app, base_url="https://act.example.org") as client:
+        yield Project(project, Site(client, project / "subscribers.db", config, fake), cli)
+
+
+def test_a_confirmed_subscriber_gets_the_district_of_a_one_district_zip(project_site: Project):
+    project_site.confirm(zip="05401", state="VT")
+    district = project_site.district("ann@example.com")
+    assert district["seat"] == "VT-AL"
+    assert district["confidence"] == "exact"
+    assert district["house"] == ["Representative Rebecca Samplewell"]
+    page = project_site.letter_page("ann@example.com")
+    assert "Rebecca Samplewell" in page
+
+
+def test_a_confirmed_subscriber_in_an_ambiguous_zip_is_ambiguous(project_site: Project):
+    project_site.confirm(zip="10001", state="NY")
+    district = project_site.district("ann@example.com")
+    assert district["seat"] is None
+    assert district["confidence"] == "ambiguous"
+    assert district["candidates"] == ["NY-10", "NY-12"]
+    assert rows(project_site.site.db, "SELECT cd_state, cd_confidence FROM subscribers") == [
+        ("NY", "ambiguous")
+    ]
+
+
+def test_a_returning_subscriber_who_moved_gets_the_new_district(project_site: Project):
+    project_site.confirm(zip="10001", state="NY")
+    project_site.cli("subscribers", "unsubscribe", "ann@example.com")
+    project_site.confirm(zip="05401", state="VT")
+    district = project_site.district("ann@example.com")
+    assert (district["seat"], district["confidence"]) == ("VT-AL", "exact")
+    assert rows(project_site.site.db, "SELECT status, zip FROM subscribers") == [
+        ("subscribed", "05401")
+    ]

@@ -87,6 +87,17 @@ def test_each_recipient_reads_their_representatives_sentence(cli, written, fake)
     assert "rep_stance_text" not in body["content"][0]["value"].replace("-ALRT.rep_stance_text", "")
 
 
+def test_the_senators_sentences_follow_one_another(cli, mobilised, fake) -> None:  # noqa: F811
+    write_campaign(mobilised, body=f"{SENTENCE}\n\nYour senators: {{{{ senators.stance_text }}}}")
+    cli("send", SLUG, "--yes")
+    got = by_email(fake)
+    assert (
+        "Your senators: Senator Sampleton already cosponsors the bill: thank them."
+        " Senator Placeholder has not said (unknown)."
+    ) in " ".join(got["vt@example.org"].text.split())
+    assert re.search(r"Your senators:\s*</p>", got["dc@example.org"].html)  # DC has none
+
+
 def test_the_sentences_follow_the_frozen_stances(cli, written, fake, standin) -> None:  # noqa: F811
     cli("send", SLUG, "--yes", "--limit", "1")  # freezes everyone, sends the first
     standin.bills[next(iter(standin.bills))].cosponsors[1].pop("sponsorshipWithdrawnDate")
@@ -125,7 +136,7 @@ def test_the_sentence_counts_in_the_substitution_size(cli, project) -> None:
     assert "bytes of substitutions, over SendGrid's 10,000" in result.stderr
 
 
-LINKS = 25
+LINKS = 29
 
 
 # --------------------------------------------------------------------------
@@ -182,4 +193,4 @@ def test_a_sentence_longer_than_the_limit_is_refused(cli, project) -> None:
     long = STANCE_TEXT.replace("thank them.", "thank them " + "again " * 60 + ".")
     error = check_error(cli, project, stance_text=long)
     assert error.startswith("campaigns/qi-march.md:7: stance_text: cosponsor: ")
-    assert error.endswith("characters for Jordan Sample, over the limit of 300")
+    assert error.endswith("characters for Jordan Sample, over the limit of 150")

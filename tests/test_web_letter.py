@@ -39,6 +39,7 @@ SETTINGS = {
     "postal_address": "1 Test Street, Springfield, IL 62701",
     "from_email": "letters@example.org",
     "from_name": "End QI",
+    "geocoder_url": "",  # no test sends an address to the Census Bureau
 }
 API_KEY = "SG.letter-test-key"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

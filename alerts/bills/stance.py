@@ -3,27 +3,19 @@
 Congress.gov knows the sponsor and the cosponsors. A cosponsor who withdrew is no
 longer one: with no stance from a CSV they stand `unknown`, like every member the
 API does not name. A stance loaded from a CSV (`alerts bills load`) wins over the
-API's answer for that member.
+API's answer for that member. The rule is written once, as SQL in db/bills.py, which
+segments by stance (`member_stance`) use too.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from alerts.db import Database
 from alerts.db import bills as bills_db
-from alerts.models import Sponsorship, Stance
-
-
-def api_stance(sponsorship: Sponsorship) -> Stance:
-    """The stance Congress.gov's list gives a member it names."""
-    if sponsorship.is_sponsor:
-        return Stance.SPONSOR
-    if sponsorship.is_current_cosponsor:
-        return Stance.COSPONSOR
-    return Stance.UNKNOWN
+from alerts.models import Stance
 
 
 @dataclass(frozen=True)
@@ -41,17 +33,6 @@ class BillStances:
         return {s.value: counted[s] for s in Stance if s is not Stance.UNKNOWN}
 
 
-def resolve_stances(
-    sponsorships: Iterable[Sponsorship], overrides: Mapping[str, Stance]
-) -> BillStances:
-    known = {s.bioguide: api_stance(s) for s in sponsorships}
-    known.update(overrides)
-    return BillStances(known)
-
-
 def campaign_stances(db: Database, slug: str) -> BillStances:
-    """The stances on the campaign's bill: its latest fetch, then its CSV overrides.
-
-    Read with the SQL that segments' `member_stance` rules use, so both agree.
-    """
+    """The stances on the campaign's bill: its latest fetch, then its CSV overrides."""
     return BillStances(bills_db.resolved_stances(db, slug))

@@ -286,7 +286,7 @@ class _CampaignReader(NodeReader):
         deadline = self.deadline(keys)
         bill = self.bill(keys["bill"]) if "bill" in keys else None
         share = self.share(keys["share"]) if "share" in keys else None
-        stance_text = self.stance_text(keys, letter)
+        stance_text = self.stance_text(keys, letter) if kind is CampaignKind.ACTION else ()
         if self.problems or kind is None or subject is None:
             return None
         return Campaign(

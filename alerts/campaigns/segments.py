@@ -176,7 +176,6 @@ class _SegmentReader:
             return Engaged(what, last_campaigns=count)
         return Engaged(what, within_days=count)
 
-
     def campaign_slug(self, rule: str, entry: Entry) -> str | None:
         value = self.nodes.value(entry.node) if isinstance(entry.node, yaml.ScalarNode) else None
         if not isinstance(value, str) or not value.strip():

@@ -287,8 +287,8 @@ def lookup(app: AppContext, zip_code: str, state: str | None, fmt: str) -> None:
 def status(app: AppContext, fmt: str) -> None:
     """The loaded roster version, its counts, and subscribers by district confidence.
 
-    Also the Congress the roster and each state's ZIP map are for, and a warning
-    for whatever is out of date (a term or a Congress that ended, a map that is
+    Also the Congress the roster and each state's ZIP map and block files are for,
+    and a warning for whatever is out of date (a term or a Congress that ended, a map that is
     not current in a state that redrew its districts).
     """
     facts = {**roster.roster_status(app.db()), "blocks": blocks.block_status(app.db())}

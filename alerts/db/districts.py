@@ -418,12 +418,12 @@ WHERE m.zip = coalesce(sub.zip, '') AND m.state = coalesce(sub.state, '')
 # A geocoded subscriber whose block is in a block file of the roster's Congress has that
 # block's district (exact, flagged `address`), unless their ZIP answer is their own pick.
 # Their ZIP answer and the one stored before are kept too, to count who moves.
+_BLOCK_SEAT_VACANT = _flag_sql(_seat_is_empty("bf.state", "cb.district"), DistrictFlag.VACANT)
 _ADDRESS_ANSWERS = f"""
 CREATE TEMP TABLE _district_address AS
 SELECT sub.id, coalesce(sub.zip, '') AS zip, coalesce(sub.state, '') AS state,
     coalesce(sub.cd_choice, -1) AS cd_choice, bf.state AS home_state, cb.district,
-    rtrim('{DistrictFlag.ADDRESS},' || {_flag_sql(_seat_is_empty("bf.state", "cb.district"),
-                                                  DistrictFlag.VACANT)}, ',') AS flags,
+    rtrim('{DistrictFlag.ADDRESS},' || {_BLOCK_SEAT_VACANT}, ',') AS flags,
     sub.cd_state AS old_state, sub.cd_district AS old_district
 FROM (SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1) AS rv
 JOIN subscribers AS sub
@@ -487,6 +487,20 @@ def resolve_districts(db: Database, ids_table: str | None = None) -> int:
         db.execute(_ADDRESS_UPDATE)
         changed = db.conn.total_changes - before
         drop_resolve_tables(db)
+    return changed
+
+
+def resolve_subscriber_districts(db: Database, subscriber_ids: Iterable[int]) -> int:
+    """resolve_districts for these subscribers only. Returns how many changed."""
+    with write_transaction(db):
+        db.execute("DROP TABLE IF EXISTS temp._resolve_ids")
+        db.execute("CREATE TEMP TABLE _resolve_ids (id INTEGER PRIMARY KEY)")
+        db.execute(
+            "INSERT OR IGNORE INTO temp._resolve_ids (id) SELECT value FROM json_each(?)",
+            [id_list(subscriber_ids)],
+        )
+        changed = resolve_districts(db, "_resolve_ids")
+        db.execute("DROP TABLE temp._resolve_ids")
     return changed
 
 

@@ -8,6 +8,7 @@ of its subscribers in the same transaction (districts.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -82,10 +83,14 @@ def address_count(db: Database, ids: Sequence[int] | None = None) -> int:
 def store_geocodes(db: Database, geocodes: Sequence[Geocode]) -> None:
     """Store a batch's answers and resolve those subscribers' districts again, in one commit."""
     with write_transaction(db):
-        db.conn.executemany(
-            "UPDATE subscribers SET geo_block = ?, geo_outcome = ?, geo_address_sha256 = ?,"
-            " geo_at = ? WHERE id = ?",
-            [(g.block, g.outcome, g.address_sha256, g.at, g.subscriber_id) for g in geocodes],
+        rows = [[g.subscriber_id, g.block, g.outcome, g.address_sha256, g.at] for g in geocodes]
+        db.execute(
+            "UPDATE subscribers AS s SET geo_block = json_extract(g.value, '$[1]'),"
+            " geo_outcome = json_extract(g.value, '$[2]'),"
+            " geo_address_sha256 = json_extract(g.value, '$[3]'),"
+            " geo_at = json_extract(g.value, '$[4]')"
+            " FROM json_each(?) AS g WHERE s.id = json_extract(g.value, '$[0]')",
+            [json.dumps(rows)],
         )
         db.execute(f"DROP TABLE IF EXISTS temp.{_IDS_TABLE}")
         db.execute(f"CREATE TEMP TABLE {_IDS_TABLE} (id INTEGER PRIMARY KEY)")

@@ -1377,3 +1377,24 @@ def m150_frozen_stances(db: Database) -> None:
         ) WITHOUT ROWID
         """,
     )
+
+
+@migration(131)
+def m131_one_pending_signup_per_address(db: Database) -> None:
+    # An address has one pending signup: a unique index now keeps that (older duplicates,
+    # if any, are expired with their personal fields blanked), so storing a signup is one
+    # upsert. The rate limiter's salt is made here, once, so every connection reads the
+    # same committed salt and may keep it.
+    _run(
+        db,
+        """
+        UPDATE signups SET status = 'expired', email = NULL, email_key = NULL,
+            first_name = NULL, last_name = NULL, street = NULL, city = NULL, state = NULL,
+            zip = NULL
+        WHERE status = 'pending' AND id NOT IN (
+            SELECT max(id) FROM signups WHERE status = 'pending' GROUP BY email_key);
+        CREATE UNIQUE INDEX signups_pending_key ON signups (email_key) WHERE status = 'pending';
+        INSERT OR IGNORE INTO meta (key, value)
+            VALUES ('rate_limit_key', lower(hex(randomblob(32))))
+        """,
+    )

@@ -4,8 +4,8 @@
 address, an email address...) in `bucket` (what is limited, e.g. "join.client")
 and says whether it is still within `limit` uses in the current fixed window of
 `window_seconds`. The key is never stored as given: only an HMAC-SHA256 of the
-bucket and key under a random salt kept in `meta`, so the table holds no
-personal data. Windows are fixed (they start at multiples of `window_seconds`
+bucket and key under a random salt kept in `meta` (made by migration 131, read
+once per connection), so the table holds no personal data. Windows are fixed (they start at multiples of `window_seconds`
 since the epoch); rows whose window has ended are purged as `take` goes.
 
 It runs inside the caller's transaction (a server's group-commit job, or a
@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from weakref import WeakKeyDictionary
 
 from alerts.db.connection import Database, meta_get, meta_set
 
@@ -25,20 +26,36 @@ SALT_KEY = "rate_limit_key"  # meta key: random salt of the key hashes
 _PURGE_EVERY = 256  # takes between two purges of ended windows
 
 _takes = [0]
+# Per connection, the HMAC keyed with the salt as read from `meta`: the salt never
+# changes once it is there, so it is read once, not on every take.
+_keyed: WeakKeyDictionary[Database, hmac.HMAC] = WeakKeyDictionary()
 
 
 def key_hash(db: Database, bucket: str, key: str) -> str:
     """The stored form of `key` in `bucket`: it cannot be read back, only matched."""
-    salt = _salt(db)
-    return hmac.new(salt.encode(), f"{bucket}\0{key}".encode(), hashlib.sha256).hexdigest()
+    mac = _keyed.get(db)
+    if mac is None:
+        mac = _keyed_hmac(db)
+    else:
+        mac = mac.copy()
+    mac.update(f"{bucket}\0{key}".encode())
+    return mac.hexdigest()
 
 
-def _salt(db: Database) -> str:
+def _keyed_hmac(db: Database) -> hmac.HMAC:
+    """The salt's HMAC, kept for this connection when the salt was already stored.
+
+    A salt made here (a database without migration 131's) is not kept: the
+    transaction that stores it may yet roll back.
+    """
     salt = meta_get(db, SALT_KEY)
     if salt is None:
         salt = secrets.token_hex(32)
         meta_set(db, SALT_KEY, salt)
-    return salt
+        return hmac.new(salt.encode(), digestmod=hashlib.sha256)
+    mac = hmac.new(salt.encode(), digestmod=hashlib.sha256)
+    _keyed[db] = mac
+    return mac.copy()
 
 
 def take(

@@ -170,30 +170,37 @@ def _engaged_in_campaign_sql(
     return f"{own} OR {via}", [slug, *kinds, slug, *kinds]
 
 
-# A subscriber's House member: in their known district, or the one they picked among
-# their ZIP's districts; their senators: those of their state.
-_HOUSE_MEMBER = (
-    "m.chamber = 'house' AND m.state = s.cd_state AND m.district = COALESCE(s.cd_district,"
-    " CASE WHEN s.cd_confidence = 'ambiguous' THEN s.cd_choice END)"
+# Where the members a stance rule wants sit, each set read once per query: the House
+# seats (state, district) of those representatives, the states of those senators. A
+# subscriber's House member is the one of their known district, or of the district they
+# picked among their ZIP's; their senators are those of their state.
+_HOUSE_SEATS = (
+    "(s.cd_state, COALESCE(s.cd_district,"
+    " CASE WHEN s.cd_confidence = 'ambiguous' THEN s.cd_choice END)) IN"
+    " (SELECT m.state, m.district FROM members m WHERE m.chamber = 'house' AND {stance})"
 )
-_SENATORS = "m.chamber = 'senate' AND m.state = COALESCE(s.cd_state, upper(s.state))"
-_STANCE_MEMBERS = {
-    StanceChamber.HOUSE: (_HOUSE_MEMBER,),
-    StanceChamber.SENATE: (_SENATORS,),
-    StanceChamber.ANY: (_HOUSE_MEMBER, _SENATORS),
+_SENATE_STATES = (
+    "COALESCE(s.cd_state, upper(s.state)) IN"
+    " (SELECT m.state FROM members m WHERE m.chamber = 'senate' AND {stance})"
+)
+_STANCE_SEATS: dict[StanceChamber, tuple[str, ...]] = {
+    StanceChamber.HOUSE: (_HOUSE_SEATS,),
+    StanceChamber.SENATE: (_SENATE_STATES,),
+    StanceChamber.ANY: (_HOUSE_SEATS, _SENATE_STATES),
 }
 
 
 def _member_stance_sql(segment: MemberStance) -> tuple[str, list[Any]]:
     """One of the subscriber's members stands as the rule asks on the campaign's bill.
 
-    The stances are read once per query (an uncorrelated subquery); each subscriber
-    costs a probe of the members index per chamber.
+    The seats of the members wanted are read once per query (uncorrelated
+    subqueries); each subscriber costs one lookup in them per chamber.
     """
     stance, stance_params = stance_condition("m.bioguide", segment.bill_of, segment.stances)
+    # A subscriber with no known seat or state is not in the set: false, never NULL,
+    # so that `not:` the rule selects them.
     parts = [
-        f"EXISTS (SELECT 1 FROM members m WHERE {members} AND {stance})"
-        for members in _STANCE_MEMBERS[segment.chamber]
+        f"COALESCE({seats.format(stance=stance)}, 0)" for seats in _STANCE_SEATS[segment.chamber]
     ]
     return " OR ".join(parts), stance_params * len(parts)
 

@@ -16,11 +16,12 @@ the last one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from alerts.db.connection import Database, inserted_id, utc_now
+from alerts.db.id_lists import IN_ID_LIST, id_list
 
 PENDING = "pending"
 CONFIRMED = "confirmed"
@@ -70,33 +71,38 @@ _SAVED_COLUMNS = (
 )  # fmt: skip
 
 
+# One statement: the address's pending signup (unique, migration 131) is updated in place.
+_SAVE_PENDING = (
+    f"INSERT INTO signups ({', '.join(_SAVED_COLUMNS)})"
+    f" VALUES ({', '.join('?' * len(_SAVED_COLUMNS))})"
+    " ON CONFLICT (email_key) WHERE status = 'pending' DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _SAVED_COLUMNS)
+    + " RETURNING id"
+)
+
+
 def save_pending(db: Database, values: dict[str, Any]) -> int:
     """Store a pending signup, or update the address's pending one. Returns its id.
 
     `values`: email, email_key, the fields given, source, tags (a list), campaign,
     consent, created_at and expires_at; a field not given is stored empty.
     """
-    row = {name: values.get(name) for name in _SAVED_COLUMNS}
-    row["tags"] = json.dumps(values.get("tags") or [])
-    found = db.execute(
-        "SELECT id FROM signups WHERE email_key = ? AND status = 'pending' ORDER BY id DESC",
-        [row["email_key"]],
-    ).fetchone()
-    if found is not None:
-        sets = ", ".join(f"{name} = :{name}" for name in _SAVED_COLUMNS)
-        db.execute(f"UPDATE signups SET {sets} WHERE id = :id", {**row, "id": found[0]})
-        return int(found[0])
-    cursor = db.execute(
-        f"INSERT INTO signups ({', '.join(_SAVED_COLUMNS)})"
-        f" VALUES ({', '.join(':' + c for c in _SAVED_COLUMNS)})",
-        row,
-    )
-    return inserted_id(cursor)
+    row = [values.get(name) for name in _SAVED_COLUMNS]
+    row[_SAVED_COLUMNS.index("tags")] = json.dumps(values.get("tags") or [])
+    return int(db.execute(_SAVE_PENDING, row).fetchone()[0])
 
 
 def get_signup(db: Database, signup_id: int) -> SignupRow | None:
     row = db.execute(f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE id = ?", [signup_id]).fetchone()
     return _row(row) if row else None
+
+
+def get_signups(db: Database, signup_ids: Iterable[int]) -> dict[int, SignupRow]:
+    """The signups of these ids that exist, by id: one statement for a batch."""
+    rows = db.execute(
+        f"SELECT {_SIGNUP_COLUMNS} FROM signups WHERE id {IN_ID_LIST}", [id_list(signup_ids)]
+    )
+    return {row.id: row for row in map(_row, rows)}
 
 
 def pending_signups(db: Database, now: str) -> Iterator[SignupRow]:
@@ -223,10 +229,11 @@ class QueuedMail:
     attempts: int
 
 
-def queue_mail(db: Database, signup_id: int, now: int) -> int:
+def queue_mail(db: Database, signup_id: int, now: int, created_at: str | None = None) -> int:
+    """Queue a confirmation message, due at `now` (Unix seconds); `created_at` ISO, default now."""
     cursor = db.execute(
         "INSERT INTO signup_mail (signup_id, next_at, created_at) VALUES (?, ?, ?)",
-        [signup_id, now, utc_now()],
+        [signup_id, now, created_at or utc_now()],
     )
     return inserted_id(cursor)
 
@@ -253,14 +260,14 @@ def claim_due(db: Database, now: int, limit: int) -> list[QueuedMail]:
     return sorted((QueuedMail(*row) for row in rows), key=lambda m: m.id)
 
 
-def mark_sent(db: Database, mail_id: int, message_id: str) -> bool:
-    """Mark a claimed message sent. True the first time only."""
+def mark_sent(db: Database, mail_ids: Sequence[int], message_id: str) -> int:
+    """Mark claimed messages sent (a batch one request sent). Returns how many: each once."""
     cursor = db.execute(
         "UPDATE signup_mail SET state = 'sent', sent_at = ?, message_id = ?, error = NULL"
-        " WHERE id = ? AND state = 'sending'",
-        [utc_now(), message_id, mail_id],
+        f" WHERE id {IN_ID_LIST} AND state = 'sending'",
+        [utc_now(), message_id, id_list(mail_ids)],
     )
-    return cursor.rowcount == 1
+    return cursor.rowcount
 
 
 def mark_unsent(db: Database, mail_id: int, error: str, retry_at: int | None) -> None:

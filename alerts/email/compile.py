@@ -76,6 +76,9 @@ REPRESENTATIVE_PLACEHOLDERS = {
     "title": "rep_title",
     "stance_text": "rep_stance_text",  # the campaign's sentence for their stance (stance_text)
 }
+SENATORS_PLACEHOLDERS = {
+    "stance_text": "sen_stance_text",  # each senator's sentence, one after the other
+}
 # Placeholders that read well at the start of a sentence only when capitalised
 # if their fallback is used ("Friend, ..."): they get a `.cap` twin there.
 CAPITALISABLE = frozenset({"first_name", "full_name", "rep_full_name", "rep_last_name"})
@@ -87,6 +90,7 @@ REPRESENTATIVE_FALLBACKS = {
     "rep_last_name": "your representative",
     "rep_title": "",
     "rep_stance_text": "",
+    "sen_stance_text": "",
 }
 
 _NAME_RE = r"[a-z0-9_.]+?"
@@ -270,21 +274,12 @@ def _recipient_context(campaign: Campaign) -> dict[str, Any]:
         "subscriber",
         {f: _Placeholder(name, f"subscriber.{f}") for f, name in SUBSCRIBER_PLACEHOLDERS.items()},
     )
-    representative = Fields(
-        "representative",
-        {
-            f: _Placeholder(name, f"representative.{f}")
-            for f, name in REPRESENTATIVE_PLACEHOLDERS.items()
-        },
-    )
-    if not campaign.stance_text:
-        representative["stance_text"] = NamedUndefined(
-            hint="representative.stance_text needs the campaign's stance_text key",
-            name="stance_text",
-        )
     context: dict[str, Any] = {
         "subscriber": subscriber,
-        "representative": representative,
+        "representative": _member_placeholders(
+            "representative", REPRESENTATIVE_PLACEHOLDERS, campaign
+        ),
+        "senators": _member_placeholders("senators", SENATORS_PLACEHOLDERS, campaign),
         "unsubscribe_url": _Placeholder("unsubscribe_url", "unsubscribe_url"),
     }
     if campaign.kind is CampaignKind.ACTION:
@@ -294,6 +289,16 @@ def _recipient_context(campaign: Campaign) -> dict[str, Any]:
             hint="letter_url is only available in action campaigns", name="letter_url"
         )
     return context
+
+
+def _member_placeholders(label: str, names: Mapping[str, str], campaign: Campaign) -> Fields:
+    """A recipient's members' values as placeholders; stance_text only with the key."""
+    fields = Fields(label, {f: _Placeholder(name, f"{label}.{f}") for f, name in names.items()})
+    if not campaign.stance_text:
+        fields["stance_text"] = NamedUndefined(
+            hint=f"{label}.stance_text needs the campaign's stance_text key", name="stance_text"
+        )
+    return fields
 
 
 def _campaign_context(campaign: Campaign, site: SiteSettings) -> dict[str, Any]:

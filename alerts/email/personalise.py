@@ -42,7 +42,7 @@ from alerts.models import (
 )
 
 NAME_LIMIT = 100  # characters kept of a subscriber's or member's name
-STANCE_TEXT_LIMIT = 300  # characters kept of a stance_text sentence
+STANCE_TEXT_LIMIT = 150  # characters kept of a stance_text sentence
 NO_STANCE_TEXTS: Mapping[str, str] = MappingProxyType({})
 UNSUBSCRIBE_TEXT_KEY = placeholder("unsubscribe_url", TEXT_CONTEXT)
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -117,8 +117,8 @@ class PreparedCampaign:
 
     @cached_property
     def names_representative(self) -> bool:
-        """Whether any message part shows the recipient's representative."""
-        return any(slot.name.startswith("rep_") for slot in self.plan)
+        """Whether any message part shows the recipient's representative or senators."""
+        return any(slot.name.startswith(("rep_", "sen_")) for slot in self.plan)
 
 
 def stored_id(subscriber: Subscriber) -> int:
@@ -156,6 +156,10 @@ def _name_values(
         values[name] = value or fallback
         values[name + CAP_SUFFIX] = value or fallback[:1].upper() + fallback[1:]
     values["rep_stance_text"] = stance_texts.get(rep.bioguide, "") if rep else ""
+    senators = targets.senate if targets else []
+    values["sen_stance_text"] = " ".join(
+        stance_texts[s.bioguide] for s in senators if s.bioguide in stance_texts
+    )
     return values
 
 

@@ -236,13 +236,15 @@ class LetterPage:
 
     @property
     def address_result(self) -> str | None:
-        """"Your address is in NY-12: Representative …" when the street address gave the seat."""
+        """The sentence "Your address is in NY-12: Representative …", when the street
+        address gave the seat."""
         if DistrictFlag.ADDRESS not in self.flags or self.seat is None:
             return None
         house = next((t for t in self.targets if t.member.chamber == Chamber.HOUSE), None)
         if house is None:
             return f"Your address is in {self.seat}."
-        return f"Your address is in {self.seat}: {house.name}."
+        stop = "" if house.name.endswith(".") else "."  # "…, Jr." ends the sentence already
+        return f"Your address is in {self.seat}: {house.name}{stop}"
 
     @property
     def home_title(self) -> str:

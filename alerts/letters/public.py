@@ -31,6 +31,7 @@ from alerts.letters.page import LetterPage, page_for
 from alerts.models import Campaign, CampaignKind, Subscriber, Targets
 from alerts.subscribers.normalise import email_key
 from alerts.targets import lookup as targets
+from alerts.targets.geocoder.provider import BLOCK_GEOID
 
 COOKIE_NAME = "alerts_visitor"
 COOKIE_PATH = "/act"
@@ -93,15 +94,20 @@ def _unpadded(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Remembered:
-    """What the visitor's cookie holds: their details, and the House district they picked."""
+    """What the visitor's cookie holds: their details, the House district they picked,
+    and the census block of their street address (letters/address.py)."""
 
     visitor: Visitor
     remember: bool  # kept for REMEMBER_DAYS, not only for the browser session
     expires: int  # Unix seconds
     choice: int | None = None
+    block: str | None = None
 
     def with_choice(self, choice: int | None) -> Remembered:
         return replace(self, choice=choice)
+
+    def with_block(self, block: str | None) -> Remembered:
+        return replace(self, block=block)
 
     @property
     def max_age(self) -> int | None:
@@ -124,6 +130,7 @@ def visitor_cookie(server_key: bytes, held: Remembered) -> str:
             "r": int(held.remember),
             "e": held.expires,
             "c": held.choice,
+            "b": held.block,
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -151,11 +158,13 @@ def _remembered_from(data: dict[str, Any], now: float) -> Remembered | None:
     if len(values) != len(FIELDS) or not all(isinstance(v, str) for v in values):
         return None
     details = dict(zip(FIELDS, values, strict=True))
-    expires, choice = int(data["e"]), data["c"]
+    expires, choice, block = int(data["e"]), data["c"], data.get("b")
     if expires < now or not details["email"] or not (choice is None or isinstance(choice, int)):
         return None
+    if not (block is None or (isinstance(block, str) and BLOCK_GEOID.fullmatch(block))):
+        return None
     visitor = visitor_from(details["email"], details)
-    return Remembered(visitor, bool(data["r"]), expires, choice)
+    return Remembered(visitor, bool(data["r"]), expires, choice, block)
 
 
 def outcome_key(server_key: bytes) -> bytes:
@@ -217,13 +226,12 @@ def record_sent(db: Database, ids: PublicIds, bioguide: str, at: float) -> bool:
     return visitors_db.record_letter(db, ids.campaign_id, ids.visitor_id, bioguide, int(at))
 
 
-def visitor_targets(db: Database, visitor: Visitor, choice: int | None) -> Targets:
-    """The visitor's members of Congress: from their ZIP and state, and their pick.
-
-    The one place a lookup of the street address (census block, exact district)
-    comes in for visitors: it returns Targets as the ZIP rules do.
-    """
-    return targets.targets_for_address(db, visitor.zip, visitor.state, choice)
+def visitor_targets(
+    db: Database, visitor: Visitor, choice: int | None, block: str | None = None
+) -> Targets:
+    """The visitor's members of Congress: from their pick, the census block of their
+    street address (letters/address.py), or their ZIP and state, in that order."""
+    return targets.targets_for_address(db, visitor.zip, visitor.state, choice, block)
 
 
 class VisitorTargets:
@@ -234,15 +242,17 @@ class VisitorTargets:
         self.seconds, self.size = seconds, size
         self._kept: dict[tuple[str | None, ...], tuple[float, Targets]] = {}
 
-    def get(self, db: Database, visitor: Visitor, choice: int | None) -> Targets:
-        key = (visitor.zip, visitor.state, str(choice))  # what visitor_targets reads
+    def get(
+        self, db: Database, visitor: Visitor, choice: int | None, block: str | None = None
+    ) -> Targets:
+        key = (visitor.zip, visitor.state, str(choice), block)  # what visitor_targets reads
         now = time.monotonic()
         kept = self._kept.get(key)
         if kept is not None and now - kept[0] < self.seconds:
             return kept[1]
         if len(self._kept) >= self.size:
             self._kept.clear()
-        found = visitor_targets(db, visitor, choice)
+        found = visitor_targets(db, visitor, choice, block)
         self._kept[key] = (now, found)
         return found
 
@@ -270,7 +280,7 @@ def public_page(
     members: VisitorTargets,
 ) -> LetterPage:
     """The letter page of a visitor: the page a subscriber gets, for what they typed."""
-    found = members.get(db, held.visitor, held.choice)
+    found = members.get(db, held.visitor, held.choice, held.block)
     sent = visitors_db.letters_sent(db, ids.campaign_id, ids.visitor_id)
     person = as_person(held.visitor, ids.visitor_id)
     return page_for(db, letters, campaign, ids.campaign_id, person, found, sent)

@@ -1,4 +1,8 @@
-"""Confirming a signup: the link's signup becomes a subscriber (subscribers/lifecycle.py)."""
+"""Confirming a signup: the link's signup becomes a subscriber (subscribers/lifecycle.py).
+
+The subscriber's district is then resolved as an import's people are (targets/districts.py),
+from the ZIP and state they typed, in the same transaction.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from alerts.db import Database
 from alerts.db import signups as signups_db
 from alerts.signups.start import iso
 from alerts.subscribers import lifecycle
+from alerts.targets import districts
 
 
 class Confirmation(StrEnum):
@@ -62,4 +67,5 @@ def confirm(db: Database, signup_id: int, now: float | None = None) -> ConfirmRe
         subscriber_id=done.subscriber_id,
         previous=done.previous,
     )
+    districts.resolve_subscribers(db, [done.subscriber_id])
     return ConfirmResult(Confirmation.CONFIRMED, done.subscriber_id)

@@ -128,21 +128,30 @@ class ConfirmationMailer:
 
         A message whose signup is gone or closed is dropped; a second one to an
         address already in this batch (one request may not name it twice) waits.
+        The signups are read in one statement; only those changes take the write lock.
         """
+        rows = signups_db.get_signups(db, [mail.signup_id for mail in claimed])
         recipients: list[Recipient] = []
         mails: list[signups_db.QueuedMail] = []
+        dropped: list[int] = []
+        waiting: list[int] = []
         seen: set[str] = set()
-        with write_transaction(db):
-            for mail in claimed:
-                row = signups_db.get_signup(db, mail.signup_id)
-                if row is None or row.status != signups_db.PENDING or not row.email:
-                    signups_db.drop_mail(db, mail.id)
-                elif row.email_key in seen:
-                    signups_db.mark_unsent(db, mail.id, "same address in the batch", at)
-                else:
-                    seen.add(str(row.email_key))
-                    recipients.append(self._recipient(row, at))
-                    mails.append(mail)
+        for mail in claimed:
+            row = rows.get(mail.signup_id)
+            if row is None or row.status != signups_db.PENDING or not row.email:
+                dropped.append(mail.id)
+            elif row.email_key in seen:
+                waiting.append(mail.id)
+            else:
+                seen.add(str(row.email_key))
+                recipients.append(self._recipient(row, at))
+                mails.append(mail)
+        if dropped or waiting:
+            with write_transaction(db):
+                for mail_id in dropped:
+                    signups_db.drop_mail(db, mail_id)
+                for mail_id in waiting:
+                    signups_db.mark_unsent(db, mail_id, "same address in the batch", at)
         return recipients, mails
 
     def _recipient(self, row: signups_db.SignupRow, at: int) -> Recipient:
@@ -162,23 +171,21 @@ class ConfirmationMailer:
         answer: ProviderAnswer,
         at: int,
     ) -> int:
-        sent = 0
+        if answer.kind is AnswerKind.ACCEPTED:
+            with write_transaction(db):
+                ids = [mail.id for mail in mails]
+                return signups_db.mark_sent(db, ids, answer.message_id or "")
         with write_transaction(db):
             for position, mail in enumerate(mails):
-                if answer.kind is AnswerKind.ACCEPTED:
-                    sent += signups_db.mark_sent(db, mail.id, answer.message_id or "")
-                elif answer.kind is AnswerKind.REJECTED and answer.rejected:
+                if answer.kind is AnswerKind.REJECTED and answer.rejected:
                     # Only the addresses it names are refused; the others go again at once.
                     retry = None if position in answer.rejected else at
                     signups_db.mark_unsent(db, mail.id, answer.kind.value, retry)
                 else:
                     retry_at = self._retry_at(answer, mail, at)
                     signups_db.mark_unsent(db, mail.id, answer.kind.value, retry_at)
-        if answer.kind is not AnswerKind.ACCEPTED:
-            log.warning(
-                "%d confirmation messages were not sent (%s)", len(mails), answer.kind.value
-            )
-        return sent
+        log.warning("%d confirmation messages were not sent (%s)", len(mails), answer.kind.value)
+        return 0
 
     def _retry_at(self, answer: ProviderAnswer, mail: signups_db.QueuedMail, at: int) -> int | None:
         if answer.kind is AnswerKind.REJECTED or mail.attempts >= MAX_ATTEMPTS:

@@ -7,8 +7,8 @@ complained (each gets a confirmation message; confirming decides).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 
 from alerts import clock
@@ -41,7 +41,8 @@ class Started:
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Unix seconds as the stored UTC form, YYYY-MM-DDTHH:MM:SSZ (to the second, floored)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def start_signup(
@@ -74,6 +75,7 @@ def start_signup(
     key = email_key(signup.email)
     if not rate_limits.take(db, EMAIL_BUCKET, key, EMAIL_LIMIT, EMAIL_WINDOW, now=at):
         return Started(Outcome.QUIET)
+    created_at = iso(at)
     values = {
         "email": signup.email,
         "email_key": key,
@@ -82,9 +84,9 @@ def start_signup(
         "tags": list(signup.tags),
         "campaign": signup.campaign,
         "consent": signup.consent,
-        "created_at": iso(at),
+        "created_at": created_at,
         "expires_at": iso(at + confirm_days * 24 * 3600),
     }
     signup_id = signups_db.save_pending(db, values)
-    signups_db.queue_mail(db, signup_id, int(at))
+    signups_db.queue_mail(db, signup_id, int(at), created_at)
     return Started(Outcome.QUEUED, signup_id)

@@ -9,6 +9,7 @@ time makes them expire without a lookup.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from alerts import clock
 from alerts.email.links import Token, TokenKind, make_token, read_token
@@ -31,9 +32,16 @@ def form_token(key: bytes, now: float | None = None, *, embedded: bool = False) 
     return make_token(key, Token(TokenKind.SIGNUP_FORM, made, EMBEDDED if embedded else 0))
 
 
+@lru_cache(maxsize=4096)
+def _form_token(key: bytes, text: str) -> Token:
+    """A form token's ids once its signature is verified: the snippet's token, pasted into a
+    website, and a /join page's come back many times. A bad one raises and is not kept."""
+    return read_token(key, text, TokenKind.SIGNUP_FORM)
+
+
 def check_form_token(key: bytes, text: str, now: float | None = None) -> bool:
     """Raise TokenError unless `text` is a live form token of this key. True: the snippet's."""
-    token = read_token(key, text, TokenKind.SIGNUP_FORM)
+    token = _form_token(key, text)
     if token.subscriber_id == EMBEDDED:
         return True
     age = int(clock.now().timestamp() if now is None else now) - token.campaign_id

@@ -3,12 +3,14 @@
 Which district a ZIP and state give, how sure that is and why (the flags) is
 decided in SQL, for every subscriber at once (`alerts.db.districts`); the map's
 files are read by zip_maps.py. What this module adds: which picks a subscriber
-may make among the districts of an ambiguous ZIP.
+may make among the districts of an ambiguous ZIP, and `resolve_subscribers`, the
+entry point for resolving a few subscribers' districts again (a confirmed signup).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from alerts.db import Database
 from alerts.db import districts as districts_db
@@ -16,6 +18,15 @@ from alerts.errors import LookupFailed
 from alerts.models import Confidence
 
 STATE_CODE = re.compile(r"[A-Z]{2}")  # a USPS state or territory code, such as NY or PR
+
+
+def resolve_subscribers(db: Database, subscriber_ids: Iterable[int]) -> int:
+    """Resolve these subscribers' districts by the rules an import applies to the people
+    it adds or changes: the ZIP map, the block files of the geocoded, their own pick.
+
+    Inside the caller's transaction when there is one. Returns how many changed.
+    """
+    return districts_db.resolve_subscriber_districts(db, subscriber_ids)
 
 
 def choose_district(db: Database, subscriber_id: int, district: int) -> None:

@@ -18,6 +18,7 @@ Only the block, the outcome, the time and the address's fingerprint are stored.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -108,21 +109,58 @@ class _Selection:
                 yield query
 
 
+class _Call:
+    """A call on a daemon thread: a run interrupted meanwhile does not wait for its answer."""
+
+    def __init__(self, function: Callable[[list[AddressQuery]], list[GeocodeAnswer]],
+                 queries: list[AddressQuery]):  # fmt: skip
+        self.queries = queries
+        self._answers: list[GeocodeAnswer] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[[list[AddressQuery]], list[GeocodeAnswer]]) -> None:
+        try:
+            self._answers = function(self.queries)
+        except BaseException as exc:  # handed to the caller by answers()
+            self._error = exc
+
+    def answers(self) -> list[GeocodeAnswer]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._answers
+
+
 @dataclass
 class _Batches:
-    """Sends batches and stores their answers, counting into the summary."""
+    """Sends batches, one in flight at a time, and stores their answers into the summary.
+
+    A batch goes out once the one before is stored, so a process killed at any moment
+    loses at most the batch in flight; while it is out, the next one is read.
+    """
 
     db: Database
     geocoder: Geocoder
     summary: GeocodeSummary
     on_failure: Callable[[str], None] | None
+    in_flight: _Call | None = None
 
     def send(self, queries: list[AddressQuery]) -> None:
-        summary = self.summary
-        summary.batches += 1
-        summary.sent += len(queries)
+        self.finish()
+        self.summary.batches += 1
+        self.summary.sent += len(queries)
+        self.in_flight = _Call(self.geocoder.geocode_batch, queries)
+
+    def finish(self) -> None:
+        """Wait for the batch in flight, if any, and store its answers."""
+        if self.in_flight is None:
+            return
+        call, self.in_flight = self.in_flight, None
+        summary, queries = self.summary, call.queries
         try:
-            answers = self.geocoder.geocode_batch(queries)
+            answers = call.answers()
         except GeocoderError as exc:
             summary.failed += len(queries)
             summary.failures.append(
@@ -173,6 +211,7 @@ def run_geocode(
                 progress(selection.examined, total)
     if batch:
         batches.send(batch)
+    batches.finish()
     if progress is not None:
         progress(total, total)
     if since is not None and selection.complete and not summary.failures:

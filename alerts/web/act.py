@@ -9,7 +9,9 @@ checked with a signed form token and the page's origin. Like the subscriber's
 page, each form answers 303 with a signed `done` outcome, so reloading
 repeats nothing. The visitor's details are never in a URL: they travel in
 the cookie (letters/public.py), for the browser session or, with "Remember
-me on this device", for 90 days; GET /act/<slug>/forget clears it.
+me on this device", for 90 days; GET /act/<slug>/forget clears it. The
+street address of the details form is looked up once (letters/address.py)
+and only its census block joins the cookie; without one, the ZIP decides.
 
 GET /share/<slug>/<network> counts a click of the share panel and redirects
 to the network (letters/sharing.py); POST /share/<slug>/copy counts the
@@ -33,7 +35,7 @@ from alerts.db import Database
 from alerts.db import visitors as visitors_db
 from alerts.db.visitors import Visitor
 from alerts.errors import TokenError
-from alerts.letters import copies, outcomes, public, sharing
+from alerts.letters import address, copies, outcomes, public, sharing
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import LetterCopySender
 from alerts.letters.outcomes import Done, Notice, Outcome
@@ -157,6 +159,7 @@ class ActRoutes:
         held = public.remembered(
             visitor, remember=bool(form.get("remember")), now=clock.now().timestamp()
         )
+        held = held.with_block(await self._block_of(request, visitor))
         if form.get("updates"):
             client = request.client.host if request.client else None
             days = self.signups.confirm_days
@@ -200,6 +203,17 @@ class ActRoutes:
         edited = page.edited(bioguide, form.get("subject", target.subject), form.get("letter", ""))
         result = await self._email_copy(request, edited, bioguide, campaign)
         return self._done(campaign, ids, copy_outcome(bioguide, result))
+
+    async def _block_of(self, request: Request, visitor: Visitor) -> str | None:
+        """The census block of the visitor's street address, or None: then the ZIP decides."""
+        return await run_in_threadpool(
+            address.look_up_visitor,
+            self.server.tracker.submit,
+            self.server.geocoder,
+            visitor.email_key,
+            address.TypedAddress.prefilled(visitor),
+            request.client.host if request.client else None,
+        )
 
     def _choose(self, page: LetterPage, held: Remembered, value: str) -> tuple[Outcome, Remembered]:
         """The pick of a House member, kept in the visitor's cookie."""

@@ -32,10 +32,12 @@ from alerts.config import Config
 from alerts.db import open_db
 from alerts.email.links import token_key
 from alerts.errors import StorageError
+from alerts.letters.address import LOOKUP_TIMEOUT
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import letter_copy_sender
 from alerts.signups.form import SignupSettings
 from alerts.signups.mail import ConfirmationSender, confirmation_mailer
+from alerts.targets.geocoder import configured_geocoder
 from alerts.tracking.committer import Tracker
 from alerts.web.act import ActRoutes
 from alerts.web.common import Server
@@ -182,6 +184,7 @@ def create_app(
         base_url=str(config.get("base_url") or ""),
         tracker=Tracker(Path(db_path)),
         pages=pages,
+        geocoder=configured_geocoder(config.get("geocoder_url"), timeout=LOOKUP_TIMEOUT),
     )
     campaigns = LetterCampaigns(Path(campaigns_dir))
     copy_sender = letter_copy_sender(config)

@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from alerts.email.links import Token, TokenKind, read_token
 from alerts.errors import TokenError
+from alerts.targets.geocoder import Geocoder
 from alerts.tracking.committer import Tracker
 from alerts.tracking.machines import Visit
 from alerts.web.pages import Pages
@@ -37,12 +38,14 @@ FORM_FIELDS_LIMIT = 20
 
 @dataclass(frozen=True)
 class Server:
-    """One server's state: the signing key, its public URL, the database, the pages."""
+    """One server's state: the signing key, its public URL, the database, the pages,
+    and the geocoder of typed street addresses (None: geocoding is off)."""
 
     key: bytes
     base_url: str
     tracker: Tracker
     pages: Pages
+    geocoder: Geocoder | None = None
 
     def token(self, request: Request, kind: TokenKind) -> Token | None:
         """The request's token of that kind, or None when it is malformed, forged or another."""
@@ -119,7 +122,7 @@ def same_origin(request: Request, base_url: str) -> bool:
         if referer is None:
             return True
         claimed = origin_of(referer)
-    own = {origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")}
-    if base_url:
-        own.add(origin_of(base_url))
-    return claimed.strip().lower() in own
+    claimed = claimed.strip().lower()
+    if base_url and claimed == origin_of(base_url):
+        return True  # the usual case, decided before the request's URL is built
+    return claimed == origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}")

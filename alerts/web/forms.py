@@ -15,6 +15,7 @@ its POST confirms (signups/confirm.py).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,6 +67,7 @@ class FormRoutes:
         self.pages = server.pages
         self.settings = settings
         self.queued = queued  # wakes the confirmation sender
+        self._inbox: Response | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -128,7 +130,12 @@ class FormRoutes:
         return self._check_inbox()
 
     def _check_inbox(self) -> Response:
-        return self.pages.html("check_inbox.html", headers=FORM_HEADERS)
+        """The neutral answer: one page for everyone, so it is rendered once and sent as copies."""
+        if self._inbox is None:
+            self._inbox = self.pages.html("check_inbox.html", headers=FORM_HEADERS)
+        answer = copy.copy(self._inbox)
+        answer.raw_headers = list(self._inbox.raw_headers)
+        return answer
 
     def _form(
         self,

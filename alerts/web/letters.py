@@ -2,8 +2,10 @@
 
 GET shows the page (letters/page.py) and records a letter_visit (HEAD and
 scanners as machine visits). POST is one of the page's forms: "I sent it",
-"Email me a copy" (with the letter as edited), or the pick of a House member
-when the ZIP spans several districts. A POST does what it asks and answers
+"Email me a copy" (with the letter as edited), the pick of a House member
+when the ZIP spans several districts, or a street address to find the House
+district from (letters/address.py: a lookup that does not find it shows the page
+again, with the picker and the reason). A POST does what it asks and answers
 303 with the page's URL and a signed `done` outcome (letters/outcomes.py), so
 that the GET shows what happened and reloading it never repeats the action.
 Only a request that is no form of the page's (another site, a bad token, a
@@ -22,7 +24,7 @@ from starlette.routing import Route
 from alerts.email import links
 from alerts.email.links import Token, TokenKind
 from alerts.errors import LookupFailed
-from alerts.letters import actions, copies, outcomes, sharing
+from alerts.letters import actions, address, copies, outcomes, sharing
 from alerts.letters.campaigns import LetterCampaigns
 from alerts.letters.copies import CopyOutcome, CopyResult, LetterCopySender
 from alerts.letters.outcomes import Done, Notice, Outcome
@@ -101,6 +103,8 @@ class LetterRoutes:
         action = form.get("action", "")
         if action == "choose" and page.candidates:
             return self._done(request, token, await self._choose(page, form.get("district", "")))
+        if action == "address" and address.offered(page, choosing=True):
+            return await self._address(request, token, page, form)
         target = page.target(form.get("target", ""))
         if target is None or action not in ("sent", "email"):
             notice = Notice("That form is not one of this page's.", error=True)
@@ -150,7 +154,10 @@ class LetterRoutes:
         notice: Notice | None = None,
         *,
         choosing: bool = False,
+        typed: address.TypedAddress | None = None,
+        reason: str | None = None,
     ) -> Response:
+        geocoding = self.server.geocoder is not None
         return self.pages.html(
             "letter.html",
             status,
@@ -158,6 +165,9 @@ class LetterRoutes:
             page=page,
             notice=notice,
             choosing=choosing,
+            address=address.section(
+                page, choosing=choosing, geocoding=geocoding, typed=typed, reason=reason
+            ),
             can_email=self.copy_sender is not None and copies.can_receive_copy(page),
             masked_email=recording.mask_email(page.subscriber.email),
             share=sharing.page_share_panel(page, self.server.base_url),
@@ -175,6 +185,28 @@ class LetterRoutes:
             target,
             page_url,
             visit_of(request),
+        )
+
+    async def _address(
+        self, request: Request, token: Token, page: LetterPage, form: dict[str, str]
+    ) -> Response:
+        """The address form: 303 to the page addressed from it, or the page again with
+        the typed address, the picker and a one-line reason."""
+        result = await run_in_threadpool(
+            address.look_up_subscriber,
+            self.server.tracker.submit,
+            self.server.geocoder,
+            page.subscriber_id,
+            form,
+            request.client.host if request.client else None,
+        )
+        if result.lookup is address.Lookup.FOUND:
+            url = f"{request.url.path}#address-result"
+            return RedirectResponse(url, 303, headers={"Cache-Control": "no-store"})
+        fresh = self._page(token) or page
+        typed = address.TypedAddress.from_form(form)
+        return self._show(
+            fresh, result.lookup.status, choosing=True, typed=typed, reason=result.reason
         )
 
     async def _choose(self, page: LetterPage, value: str) -> Outcome:

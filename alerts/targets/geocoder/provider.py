@@ -18,9 +18,8 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 from typing import Protocol
 
 from alerts.errors import GeocoderError
@@ -64,6 +63,8 @@ class AddressQuery:
     city: str
     state: str
     zip: str
+    # The fingerprint of the address (not of the id): stored as geo_address_sha256.
+    sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         fields = (self.street, self.city, self.state, self.zip)
@@ -71,6 +72,8 @@ class AddressQuery:
         if cleaned != fields:
             for name, value in zip(("street", "city", "state", "zip"), cleaned, strict=True):
                 object.__setattr__(self, name, value)
+        text = _FIELD_SEPARATOR.join(cleaned).casefold().encode("utf-8")
+        object.__setattr__(self, "sha256", hashlib.sha256(text).hexdigest())
 
     @classmethod
     def of(
@@ -87,12 +90,6 @@ class AddressQuery:
     @property
     def has_street(self) -> bool:
         return bool(self.street)
-
-    @cached_property
-    def sha256(self) -> str:
-        """The fingerprint of the address (not of the id): stored as geo_address_sha256."""
-        text = _FIELD_SEPARATOR.join((self.street, self.city, self.state, self.zip)).casefold()
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ MATCH_FIELDS = 12
 SHORT_FIELDS = 3
 # The widths of the state, county, tract and block codes, whose digits make the block GEOID.
 GEOGRAPHY_WIDTHS = (2, 3, 6, 4)
-_BLOCK_DIGITS = re.compile(r"[0-9]{15}")
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ def _block(number: int, fields: list[str]) -> str:
     if fields[3] not in MATCH_TYPES:
         raise MalformedAnswer(f"line {number}: match type {fields[3]!r} is not Exact or Non_Exact")
     codes, block = fields[8:], "".join(fields[8:])
-    if tuple(map(len, codes)) != GEOGRAPHY_WIDTHS or not _BLOCK_DIGITS.fullmatch(block):
+    if not (block.isdigit() and block.isascii()) or tuple(map(len, codes)) != GEOGRAPHY_WIDTHS:
         names = ("state", "county", "tract", "block")
         code, width, name = next(
             (code, width, name)
