@@ -17,6 +17,7 @@ from starlette.testclient import TestClient
 from alerts.campaigns import files as campaign_files
 from alerts.config import Config
 from alerts.db import campaigns as campaigns_db
+from alerts.db import migrations as migrations_db
 from alerts.db import open_db, rate_limits
 from alerts.delivery.providers.sendgrid.standin import FakeSendGrid, Fault
 from alerts.email.links import Token, TokenKind, make_token, token_key
@@ -501,3 +502,32 @@ def test_a_returning_subscriber_who_moved_gets_the_new_district(project_site: Pr
     assert rows(project_site.site.db, "SELECT status, zip FROM subscribers") == [
         ("subscribed", "05401")
     ]
+
+
+def test_migration_131_keeps_one_pending_signup_per_address_and_makes_the_salt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "old.db"
+    earlier = {n: m for n, m in migrations_db.MIGRATIONS.items() if n < 131}
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations_db, "MIGRATIONS", earlier)
+        open_db(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO signups (email, email_key, consent, created_at, expires_at)"
+            " VALUES (?, ?, 'yes', '2026-01-01T00:00:00Z', '2099-01-01T00:00:00Z')",
+            [("Ann@example.com", "ann@example.com"), ("ann@example.com", "ann@example.com")],
+        )
+    assert rows(path, "SELECT value FROM meta WHERE key = 'rate_limit_key'") == []
+    open_db(path).close()
+    assert rows(path, "SELECT id, status, email FROM signups ORDER BY id") == [
+        (1, "expired", None),
+        (2, "pending", "ann@example.com"),
+    ]
+    ((salt,),) = rows(path, "SELECT value FROM meta WHERE key = 'rate_limit_key'")
+    assert re.fullmatch(r"[0-9a-f]{64}", str(salt))
+    with pytest.raises(sqlite3.IntegrityError), sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO signups (email, email_key, consent, created_at, expires_at)"
+            " VALUES ('a@b.org', 'ann@example.com', 'yes', '', '')"
+        )

@@ -5,8 +5,9 @@ address, an email address...) in `bucket` (what is limited, e.g. "join.client")
 and says whether it is still within `limit` uses in the current fixed window of
 `window_seconds`. The key is never stored as given: only an HMAC-SHA256 of the
 bucket and key under a random salt kept in `meta` (made by migration 131, read
-once per connection), so the table holds no personal data. Windows are fixed (they start at multiples of `window_seconds`
-since the epoch); rows whose window has ended are purged as `take` goes.
+once per connection), so the table holds no personal data. Windows are fixed
+(they start at multiples of `window_seconds` since the epoch); rows whose window
+has ended are purged as `take` goes.
 
 It runs inside the caller's transaction (a server's group-commit job, or a
 command's write transaction) and commits nothing itself.
@@ -33,11 +34,8 @@ _keyed: WeakKeyDictionary[Database, hmac.HMAC] = WeakKeyDictionary()
 
 def key_hash(db: Database, bucket: str, key: str) -> str:
     """The stored form of `key` in `bucket`: it cannot be read back, only matched."""
-    mac = _keyed.get(db)
-    if mac is None:
-        mac = _keyed_hmac(db)
-    else:
-        mac = mac.copy()
+    kept = _keyed.get(db)
+    mac = _keyed_hmac(db) if kept is None else kept.copy()
     mac.update(f"{bucket}\0{key}".encode())
     return mac.hexdigest()
 

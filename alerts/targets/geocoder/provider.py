@@ -44,7 +44,13 @@ def clean_field(value: str | None) -> str:
     if not value:
         return ""
     if value.isascii():
-        if _UNSAFE.search(value) is None and "  " not in value and value.strip() == value:
+        if (
+            value.isprintable()  # no control character
+            and "," not in value
+            and '"' not in value
+            and "  " not in value
+            and value[0] != " " != value[-1]
+        ):
             return value  # the usual case, answered without building a new string
     else:
         value = unicodedata.normalize("NFC", value)

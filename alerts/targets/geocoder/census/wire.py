@@ -168,7 +168,24 @@ def read_answer(body: bytes) -> list[AnswerLine]:
         records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         raise MalformedAnswer(f"not CSV ({exc})") from None
-    return [_answer_line(number, fields) for number, fields in enumerate(records, 1) if fields]
+    lines = []
+    for number, fields in enumerate(records, 1):
+        if fields:
+            lines.append(_plain_match(number, fields) or _answer_line(number, fields))
+    return lines
+
+
+def _plain_match(number: int, fields: list[str]) -> AnswerLine | None:
+    """The usual well-formed match line, read quickly; None sends the line to _answer_line."""
+    if len(fields) != MATCH_FIELDS or fields[2] != MATCH or fields[3] not in MATCH_TYPES:
+        return None
+    state, county, tract, block = fields[8:]
+    geoid = state + county + tract + block
+    if (len(state), len(county), len(tract), len(block)) != GEOGRAPHY_WIDTHS:
+        return None
+    if not (geoid.isascii() and geoid.isdigit()):
+        return None
+    return AnswerLine(number, fields[0], MATCH, geoid)
 
 
 def _answer_line(number: int, fields: list[str]) -> AnswerLine:
