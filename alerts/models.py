@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 # The made-up recipient of previews and `alerts send --test`: its links work, but
@@ -166,15 +166,21 @@ class Member:
         leading part of the roster's last name that the display name contains,
         spelled as the display name spells it; the roster's last name when none is.
         """
-        words = self.last_name.split()
-        shown = [word.strip(",") for word in self.full_name.split()]
-        folded = [_folded(word) for word in shown]
-        for size in range(len(words), 0, -1):
-            wanted = [_folded(word) for word in words[:size]]
-            for start in range(len(shown) - size + 1):
-                if folded[start : start + size] == wanted:
-                    return " ".join(shown[start : start + size])
-        return self.last_name
+        return _display_surname(self.last_name, self.full_name)
+
+
+@lru_cache(maxsize=4096)
+def _display_surname(last_name: str, full_name: str) -> str:
+    """Member.surname, worked out once per pair of names (a page asks for it many times)."""
+    words = last_name.split()
+    shown = [word.strip(",") for word in full_name.split()]
+    folded = [_folded(word) for word in shown]
+    for size in range(len(words), 0, -1):
+        wanted = [_folded(word) for word in words[:size]]
+        for start in range(len(shown) - size + 1):
+            if folded[start : start + size] == wanted:
+                return " ".join(shown[start : start + size])
+    return last_name
 
 
 def _folded(word: str) -> str:

@@ -349,8 +349,9 @@ def plan_send(
             f"from_email is not set: add it to alerts.toml or to {campaign.path}'s front matter"
         )
     stale = _allowed_stale_targets(db, campaign, allow_stale_targets)
-    _check_stances_known(db, campaign)
-    _check_segment_stances(db, campaign)
+    unknown = unknown_stances(db, campaign)
+    if unknown:
+        raise CampaignError(unknown[0])
     prepared = prepare_campaign(db, compiled, secret=secret, base_url=base_url)
     campaigns_db.record_deadline(db, prepared.campaign_id, campaign.deadline)
     record = campaigns_db.campaign_record_by_id(db, prepared.campaign_id)
@@ -376,35 +377,39 @@ def plan_send(
 def stale_targets(db: Database, campaign: Campaign) -> freshness.Staleness | None:
     """What is out of date among the members and maps an action alert's letters would use.
 
-    None for an update, or when everything they use is current.
+    The letters are its own, or for a follow-up those of the campaign it opens (their
+    chambers), written by the follow-up's recipients. None for an update, or when
+    everything they use is current.
     """
-    if campaign.letter is None:
+    holder = campaigns.letter_holder(campaign)
+    letter = holder.letter if holder is not None else None
+    if letter is None:
         return None
     record = campaigns_db.campaign_record(db, campaign.slug)
     found = freshness.campaign_staleness(
         db,
         campaign.segment,
-        campaign.letter.to,
+        letter.to,
         exclude_campaign_id=record.id if record else None,
     )
     return found if found.refuses else None
 
 
-def _check_stances_known(db: Database, campaign: Campaign) -> None:
-    """A campaign whose texts differ by stance is not sent before its bill was fetched."""
-    varies = campaign.stance_text or (campaign.letter is not None and campaign.letter.variants)
-    why = frozen_stances.unfetched_bill(db, campaign) if varies else None
-    if why is not None:
-        raise CampaignError(f"{campaign.path}: its letter variants and stance_text: {why}")
+def unknown_stances(db: Database, campaign: Campaign) -> list[str]:
+    """Why `alerts send` refuses the campaign until its bill was fetched: [] when it need not.
 
-
-def _check_segment_stances(db: Database, campaign: Campaign) -> None:
-    """A segment by members' stances is not sent before the campaign's bill was fetched."""
-    if not uses_member_stance(campaign.segment):
-        return
+    A campaign whose texts differ by stance (letter variants, stance_text), or whose
+    segment picks members by stance, needs to know where each member stands.
+    """
     why = frozen_stances.unfetched_bill(db, campaign)
-    if why is not None:
-        raise CampaignError(f"{campaign.path}: segment: member_stance: {why}")
+    if why is None:
+        return []
+    found = []
+    if campaign.stance_text or (campaign.letter is not None and campaign.letter.variants):
+        found.append(f"{campaign.path}: its letter variants and stance_text: {why}")
+    if uses_member_stance(campaign.segment):
+        found.append(f"{campaign.path}: segment: member_stance: {why}")
+    return found
 
 
 def stance_texts(

@@ -450,7 +450,7 @@ CREATE TABLE public_letters (
             campaign_id INTEGER NOT NULL REFERENCES campaigns (id),
             visitor_id INTEGER REFERENCES visitors (id),
             target TEXT NOT NULL,
-            at INTEGER NOT NULL,
+            at INTEGER NOT NULL, late INTEGER NOT NULL DEFAULT 0,
             UNIQUE (campaign_id, visitor_id, target)
         );
 

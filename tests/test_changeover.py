@@ -502,6 +502,65 @@ def test_a_senate_only_letter_does_not_mind_house_maps(cli, guarded, today):
     assert "ok       letters:" in cli("campaigns", "check", "letters").stdout
 
 
+FOLLOW_UP = """\
+---
+subject: "Have you written yet?"
+kind: action
+letter_campaign: letters
+{segment}---
+Your letter is still ready.
+"""
+
+
+def write_follow_up(project, segment: str = "") -> None:
+    text = FOLLOW_UP.format(segment=segment)
+    (project / "campaigns" / "reminder.md").write_text(text, encoding="utf-8")
+
+
+def refused_like(result, original: str) -> str:
+    """The follow-up's refusal, which must be the original's but for the file named."""
+    message = refusal(result)
+    assert message == original.replace("campaigns/letters.md", "campaigns/reminder.md")
+    return message
+
+
+def test_a_follow_up_is_refused_for_a_member_whose_term_ended_as_its_letter_is(cli, guarded, today):
+    write_follow_up(guarded)
+    today(AFTER_THE_SPECIAL_ELECTION)
+    original = refusal(cli("campaigns", "check", "letters", ok=False))
+    checked = refused_like(cli("campaigns", "check", "reminder", ok=False), original)
+    sent = cli("send", "reminder", "--dry-run", "--yes", ok=False)
+    assert sent.stderr.strip().splitlines() == [
+        f"Error: {checked}; `alerts send --allow-stale-targets` sends anyway"
+    ]
+    allowed = cli("send", "reminder", "--dry-run", "--yes", "--allow-stale-targets")
+    assert (
+        "Sending anyway (--allow-stale-targets): the term of Senator Jon Appointee (OH)"
+        " ended on 2026-11-03." in allowed.stderr
+    )
+
+
+def test_a_follow_up_uses_its_letters_chambers_for_an_outdated_map(cli, guarded, today):
+    write_follow_up(guarded)
+    today(AFTER_THE_CHANGEOVER)
+    cli("targets", "load", "--legislators", str(ROSTER_120))
+    original = refusal(cli("campaigns", "check", "letters", ok=False))
+    assert "the House maps of OH, UT are for the 119th Congress" in original
+    checked = refused_like(cli("campaigns", "check", "reminder", ok=False), original)
+    sent = cli("send", "reminder", "--dry-run", "--yes", ok=False)
+    assert refusal(sent).startswith(f"Error: {checked}")
+    senate_only = LETTER_CAMPAIGN.replace("to: [house, senate]", "to: [senate]")
+    (guarded / "campaigns" / "letters.md").write_text(senate_only, encoding="utf-8")
+    assert "ok       reminder:" in cli("campaigns", "check", "reminder").stdout
+
+
+def test_a_follow_up_is_checked_for_its_own_recipients(cli, guarded, today):
+    write_follow_up(guarded, "segment:\n  state: [UT]\n")
+    today(AFTER_THE_SPECIAL_ELECTION)
+    assert "ok       reminder:" in cli("campaigns", "check", "reminder").stdout
+    cli("send", "reminder", "--dry-run", "--yes")
+
+
 # --------------------------------------------------------------------------
 # The Census Bureau's relationship files
 

@@ -477,6 +477,51 @@ def test_a_visitor_in_a_state_without_block_file_gets_the_zip_answer(site: Site)
     assert has_picker(page) and "Your address is in" not in page
 
 
+def visitor_page(site: Site, **typed: str) -> str:
+    """The details form posted; the letter page its 303 names."""
+    entered = act_enter(site, **typed)
+    assert entered.status_code == 303
+    location = entered.headers["location"]
+    assert typed.get("street", PERSON["street"]) not in urllib.parse.unquote(location)
+    return site.client.get(location).text
+
+
+@pytest.mark.parametrize(
+    ("typed", "fault", "lookup"),
+    [
+        (NOWHERE, None, address.Lookup.NO_MATCH),
+        (TIE_ADDRESS, None, address.Lookup.TIE),
+        (IL_ADDRESS, None, address.Lookup.NO_BLOCKS),
+        (NY_12_ADDRESS, Fault("status", status=500), address.Lookup.DOWN),
+    ],
+    ids=["no-match", "tie", "no-block-file", "down"],
+)
+def test_a_visitor_whose_address_gives_nothing_is_told_why_beside_the_picker(
+    site: Site, standin: CensusGeocoderStandin, typed: dict[str, str], fault, lookup
+):
+    if fault is not None:
+        standin.inject(fault)
+    page = visitor_page(site, **typed)
+    assert has_picker(page) and "Your address is in" not in page
+    assert reason_of(page) == address.REASONS[lookup]
+    assert 'name="street"' not in page  # the details form is where the address changes
+    assert "notice error" not in site.client.get("/act/letters").text  # told once
+
+
+def test_a_visitor_is_told_when_addresses_cannot_be_looked_up(tmp_path: Path, template):
+    for off in make_site(tmp_path / "off", template, geocoder_url=""):
+        page = visitor_page(off, **NOWHERE)
+        assert has_picker(page)
+        assert reason_of(page) == address.REASONS[address.Lookup.OFF]
+
+
+def test_a_visitor_needs_no_reason_when_the_zip_or_the_address_gives_the_district(site: Site):
+    exact = visitor_page(site)  # PERSON: an unknown street in VT, exact by ZIP
+    assert "notice error" not in exact and "Your street address" not in exact
+    found = visitor_page(site, **NY_12_ADDRESS, email="found@example.org")
+    assert FOUND in found and "notice error" not in found
+
+
 def test_visitor_lookups_are_limited_per_client(
     site: Site, standin: CensusGeocoderStandin, monkeypatch: pytest.MonkeyPatch
 ):

@@ -112,6 +112,15 @@ def test_a_campaign_with_nothing_yet(db):
         "wins": [],
         "letters_by_email": [],
         "deadline": {"at": None, "letters_before": 0, "letters_after": 0},
+        "public": {
+            "visits": 0,
+            "letters": 0,
+            "signups": {
+                "totals": {"confirmed": 0, "pending": 0, "expired": 0, "refused": 0},
+                "by_source": [],
+                "by_day": [],
+            },
+        },
         "shares": {"facebook": 0, "x": 0, "email": 0, "copy": 0, "total": 0},
     }
     assert str(stats.funnel.rate(0)) == "– of sent"

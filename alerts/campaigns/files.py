@@ -523,18 +523,29 @@ def letter_campaign_problems(campaign: Campaign) -> list[str]:
     return []
 
 
+def letter_holder(campaign: Campaign) -> Campaign | None:
+    """The campaign whose letter the emails of `campaign` open.
+
+    Itself, unless it is a follow-up: then the campaign its letter_campaign names,
+    or None when that one does not load.
+    """
+    if campaign.letter_campaign is None:
+        return campaign
+    try:
+        return load_campaign(campaign_path(campaign.path.parent, campaign.letter_campaign))
+    except (CampaignError, NotFoundError):  # reported by letter_campaign_problems
+        return None
+
+
 def deadline_holder(campaign: Campaign) -> Campaign:
     """The campaign whose deadline a send of `campaign` keeps to.
 
     Itself, unless it is a follow-up without a deadline of its own: then the
     campaign whose letter it opens, when that one loads.
     """
-    if campaign.deadline is not None or campaign.letter_campaign is None:
+    if campaign.deadline is not None:
         return campaign
-    try:
-        return load_campaign(campaign_path(campaign.path.parent, campaign.letter_campaign))
-    except (CampaignError, NotFoundError):  # reported by letter_campaign_problems
-        return campaign
+    return letter_holder(campaign) or campaign
 
 
 # --------------------------------------------------------------------------

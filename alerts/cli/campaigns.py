@@ -91,7 +91,8 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
     Reports YAML errors, unknown keys, undefined variables and template errors as
     file:line: message, MJML errors and missing footer parts, and an action alert
     whose letters would go to members who left office or through an out-of-date
-    ZIP map; exits non-zero on any.
+    ZIP map; exits non-zero on any. Warns, without failing, of a campaign that
+    `alerts send` refuses until `alerts bills update SLUG` fetched its bill.
     """
     folder = campaigns_dir(app)
     names = list(slugs) or [path.stem for path in campaigns.campaign_files(folder)]
@@ -118,6 +119,7 @@ def check_campaigns(app: AppContext, slugs: tuple[str, ...]) -> None:
             click.echo(f"{campaign.path}: {stale.refusal()}", err=True)
             continue
         click.echo(f"ok       {campaign.slug}: {_check_summary(app, campaign, compiled)}")
+        _echo_unknown_stances(app, campaign)
         _echo_variant_counts(app, campaign)
     if failed:
         raise CampaignError(f"{failed} of {len(names)} campaign(s) failed the check")
@@ -132,6 +134,14 @@ def _check_summary(app: AppContext, campaign: Campaign, compiled: CompiledCampai
         audience += f" ({count:,} now)"
     parts.append(f"to {audience}")
     return ", ".join(parts)
+
+
+def _echo_unknown_stances(app: AppContext, campaign: Campaign) -> None:
+    """A warning for each reason `alerts send` would refuse until the bill was fetched."""
+    if not app.db_path.exists():
+        return
+    for reason in pipeline.unknown_stances(app.db(), campaign):
+        click.echo(f"Warning: {reason}; `alerts send` refuses it until then.", err=True)
 
 
 def _echo_variant_counts(app: AppContext, campaign: Campaign) -> None:

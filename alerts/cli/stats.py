@@ -7,11 +7,10 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import click
 
-from alerts.db import Database
 from alerts.files import write_whole
 from alerts.reports.figures import (
     OVERVIEW_HEADINGS,
@@ -21,6 +20,7 @@ from alerts.reports.figures import (
     campaign_stats,
 )
 from alerts.reports.report import overview_html, report_html
+from alerts.reports.signups import SignupFigures
 
 from ._context import AppContext, pass_app
 from ._output import format_option, print_table, write_csv
@@ -71,7 +71,7 @@ def stats(app: AppContext, slug: str | None, fmt: str, out: Path | None) -> None
     if slug is None:
         text = _overview(all_campaigns(db), fmt, organisation)
     else:
-        text = _one_campaign(campaign_stats(db, slug), fmt, organisation, public_figures(db, slug))
+        text = _one_campaign(campaign_stats(db, slug), fmt, organisation)
     if out is None and fmt == "html" and sys.stdout.isatty():
         out = app.check_output(Path(f"stats-{slug}.html" if slug else "stats.html"), "")
     if out is None:
@@ -93,23 +93,9 @@ def _overview(rows: list[CampaignRow], fmt: str, organisation: str | None) -> st
     return _captured(lambda out: print_table([_table_row(row) for row in rows], TABLE_COLUMNS, out))
 
 
-def public_figures(db: Database, slug: str) -> dict[str, Any]:
-    """The `public` object of one campaign's figures: what its website's forms brought.
-
-    `signups`: signups attributable to the campaign (signups/listing.py says which),
-    by status, source and day. Each part of the public forms adds its key here.
-    """
-    from alerts.signups.listing import signup_figures
-
-    return {"signups": signup_figures(db, slug).as_dict()}
-
-
-def _one_campaign(
-    report: CampaignStats, fmt: str, organisation: str | None, public: dict[str, Any]
-) -> str:
+def _one_campaign(report: CampaignStats, fmt: str, organisation: str | None) -> str:
     if fmt == "json":
-        whole = {**report.as_json(), "public": {**report.public_json(), **public}}
-        return json.dumps(whole, indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(report.as_json(), indent=2, ensure_ascii=False) + "\n"
     if fmt == "csv":
         return _csv([CampaignRow(report.campaign, report.funnel)])
     if fmt == "html":
@@ -118,7 +104,7 @@ def _one_campaign(
     def draw(out: TextIO) -> None:
         _print_funnel(report, out)
         _print_sharing(report, out)
-        _print_public(public, out)
+        _print_signups(report.signups, out)
 
     return _captured(draw)
 
@@ -207,16 +193,15 @@ def _print_sharing(report: CampaignStats, out: TextIO) -> None:
     print_table(rows, ["figure", "count"], out)
 
 
-def _print_public(public: dict[str, Any], out: TextIO) -> None:
+def _print_signups(signups: SignupFigures, out: TextIO) -> None:
     """The signups the campaign's website forms brought, by source and by day."""
-    signups = public.get("signups")
-    if not signups or not any(signups["totals"].values()):
+    if not signups.any:
         return
     columns = ["confirmed", "pending", "expired"]
     _heading("Signups from the website (double opt-in)", out)
-    print_table(signups["by_source"], ["source", *columns], out)
+    print_table(signups.by_source, ["source", *columns], out)
     click.echo("", file=out)
-    print_table(signups["by_day"], ["day", *columns], out)
+    print_table(signups.by_day, ["day", *columns], out)
 
 
 def _heading(text: str, out: TextIO) -> None:

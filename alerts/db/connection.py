@@ -7,6 +7,7 @@ secret key that hashes the addresses of forgotten subscribers.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,9 @@ Database = sqlite_utils.Database
 # The primary result codes of "another connection holds the lock": waiting and trying
 # again would succeed.
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+_STORED_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def primary_error_code(exc: BaseException) -> int | None:
@@ -40,7 +44,12 @@ def is_busy(exc: BaseException) -> bool:
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with seconds, e.g. 2026-11-21T05:29:00Z."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(_STORED_UTC)
+
+
+def utc_at(seconds: float) -> str:
+    """Unix seconds in the stored UTC form of utc_now (to the second, floored)."""
+    return time.strftime(_STORED_UTC, time.gmtime(seconds))
 
 
 @contextmanager

@@ -426,9 +426,12 @@ SELECT sub.id, coalesce(sub.zip, '') AS zip, coalesce(sub.state, '') AS state,
     rtrim('{DistrictFlag.ADDRESS},' || {_BLOCK_SEAT_VACANT}, ',') AS flags,
     sub.cd_state AS old_state, sub.cd_district AS old_district
 FROM (SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1) AS rv
-JOIN subscribers AS sub
-JOIN block_files AS bf ON bf.congress = rv.congress AND bf.state_fips = substr(sub.geo_block, 1, 2)
-JOIN census_blocks AS cb ON cb.congress = rv.congress AND cb.geoid = sub.geo_block
+-- CROSS JOIN keeps this order: the subscribers (a few, by id) first, then a key lookup in
+-- census_blocks, never a scan of a Congress's millions of blocks.
+CROSS JOIN subscribers AS sub
+CROSS JOIN block_files AS bf
+    ON bf.congress = rv.congress AND bf.state_fips = substr(sub.geo_block, 1, 2)
+CROSS JOIN census_blocks AS cb ON cb.congress = rv.congress AND cb.geoid = sub.geo_block
 LEFT JOIN temp._district_map AS m ON m.zip = coalesce(sub.zip, '')
     AND m.state = coalesce(sub.state, '') AND m.cd_choice = coalesce(sub.cd_choice, -1)
 WHERE sub.geo_block IS NOT NULL {{and_where}}

@@ -1398,3 +1398,10 @@ def m131_one_pending_signup_per_address(db: Database) -> None:
             VALUES ('rate_limit_key', lower(hex(randomblob(32))))
         """,
     )
+
+
+@migration(180)
+def m180_late_public_letters(db: Database) -> None:
+    # `late` marks a public page's "I sent it" said after the campaign's deadline, as
+    # events.late (migration 160) marks a subscriber's.
+    _run(db, "ALTER TABLE public_letters ADD COLUMN late INTEGER NOT NULL DEFAULT 0")

@@ -332,14 +332,16 @@ def stats_letters_by_email(db: Database, campaign_id: int) -> list[EmailLetters]
 
 
 def stats_letters_late(db: Database, campaign_id: int) -> tuple[int, int]:
-    """(letters said to be sent before the campaign's deadline, and after it).
+    """(letters said to be sent before the campaign's deadline, and after it): subscribers'
+    letters and the public page's (public_letters) together.
 
-    A letter recorded more than once counts before it if it was ever said to be.
+    A subscriber's letter recorded more than once counts before it if it was ever said to be.
     """
     counts = dict(
         db.execute(
             "SELECT late, COUNT(*) FROM (SELECT MIN(late) AS late FROM events"
-            f" WHERE campaign_id = ? AND {_LETTERS} GROUP BY subscriber_id, target) GROUP BY 1",
+            f" WHERE campaign_id = ?1 AND {_LETTERS} GROUP BY subscriber_id, target"
+            " UNION ALL SELECT late FROM public_letters WHERE campaign_id = ?1) GROUP BY 1",
             [campaign_id],
         ).fetchall()
     )

@@ -3,10 +3,11 @@
 `visitors` holds one row per email key with the details as the person last
 typed them on a public page (/act/<slug>). They are not subscribers: no query
 that picks recipients reads this table. `public_visits` counts each visitor's
-views of a campaign's page, `public_letters` their "I sent it" once per member,
-and `share_clicks` the share links followed from letter pages per campaign,
-network and UTC day. Forgetting a visitor deletes their row and keeps the
-counts with `visitor_id` NULL, as a forgotten subscriber's events keep counting.
+views of a campaign's page, `public_letters` their "I sent it" once per member
+(`late` when said after the campaign's deadline), and `share_clicks` the share
+links followed from letter pages per campaign, network and UTC day. Forgetting a
+visitor deletes their row and keeps the counts with `visitor_id` NULL, as a
+forgotten subscriber's events keep counting.
 """
 
 from __future__ import annotations
@@ -74,12 +75,17 @@ def record_visit(db: Database, campaign_id: int, visitor_id: int, at: int) -> No
     )
 
 
-def record_letter(db: Database, campaign_id: int, visitor_id: int, target: str, at: int) -> bool:
-    """Record a visitor's "I sent it" to `target` (a bioguide id); True only the first time."""
+def record_letter(
+    db: Database, campaign_id: int, visitor_id: int, target: str, at: int, *, late: bool
+) -> bool:
+    """Record a visitor's "I sent it" to `target` (a bioguide id); True only the first time.
+
+    `late`: said after the campaign's deadline.
+    """
     cursor = db.execute(
-        "INSERT INTO public_letters (campaign_id, visitor_id, target, at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (campaign_id, visitor_id, target) DO NOTHING",
-        [campaign_id, visitor_id, target, at],
+        "INSERT INTO public_letters (campaign_id, visitor_id, target, at, late)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (campaign_id, visitor_id, target) DO NOTHING",
+        [campaign_id, visitor_id, target, at, int(late)],
     )
     return cursor.rowcount == 1
 

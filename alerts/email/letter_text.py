@@ -29,9 +29,22 @@ class LetterText:
     body: str
 
 
+_MEMBER_FIELDS = tuple(f.name for f in fields(Member))
+
+
+@dataclass(frozen=True)
+class LetterParts:
+    """Every text of one member's letter, as a letter page shows them (plain text)."""
+
+    letter: LetterText
+    call_script: str | None
+    tweet: str | None
+    topic: str | None
+
+
 def member_fields(target: Member, stance: str = Stance.UNKNOWN) -> Fields:
     """A member as campaign texts see them: `target.title`, `target.last_name`, `target.stance`."""
-    member = {f.name: getattr(target, f.name) for f in fields(Member)}
+    member = {name: getattr(target, name) for name in _MEMBER_FIELDS}
     member = {k: ("" if v is None else v) for k, v in member.items()}
     member["last_name"] = target.surname  # as the display name spells it: one name per member
     member["stance"] = str(stance)
@@ -47,14 +60,8 @@ def _letter_context(subscriber: Subscriber, target: Member, stance: str) -> dict
 
 
 def _render_part(
-    campaign: Campaign,
-    label: str,
-    source: SourceText,
-    subscriber: Subscriber,
-    target: Member,
-    stance: str = Stance.UNKNOWN,
+    campaign: Campaign, label: str, source: SourceText, context: dict[str, Any]
 ) -> str:
-    context = _letter_context(subscriber, target, stance)
     try:
         return render_source(source, campaign.path, label, context)
     except TemplateProblem as problem:
@@ -68,39 +75,61 @@ def _letter(campaign: Campaign, stance: str = Stance.UNKNOWN) -> LetterSpec:
     return letter_for(campaign.letter, stance)
 
 
+def _letter_text(campaign: Campaign, letter: LetterSpec, context: dict[str, Any]) -> LetterText:
+    subject = _render_part(campaign, "letter subject", letter.subject, context)
+    body = _render_part(campaign, "letter body", letter.body, context)
+    return LetterText(one_line(subject).strip(), body.strip() + "\n")
+
+
+def _call_script(campaign: Campaign, letter: LetterSpec, context: dict[str, Any]) -> str | None:
+    if letter.call_script is None:
+        return None
+    return _render_part(campaign, "call_script", letter.call_script, context).strip() + "\n"
+
+
+def _tweet(campaign: Campaign, letter: LetterSpec, context: dict[str, Any]) -> str | None:
+    if letter.tweet is None:
+        return None
+    return " ".join(_render_part(campaign, "tweet", letter.tweet, context).split())
+
+
 def render_letter(
     campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
 ) -> LetterText:
     """The letter's subject and body for one target. Plain text: escape it to show it."""
-    letter = _letter(campaign, stance)
-    subject = _render_part(campaign, "letter subject", letter.subject, subscriber, target, stance)
-    body = _render_part(campaign, "letter body", letter.body, subscriber, target, stance)
-    return LetterText(one_line(subject).strip(), body.strip() + "\n")
+    context = _letter_context(subscriber, target, stance)
+    return _letter_text(campaign, _letter(campaign, stance), context)
 
 
 def render_call_script(
     campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
 ) -> str | None:
-    letter = _letter(campaign, stance)
-    if letter.call_script is None:
-        return None
-    text = _render_part(campaign, "call_script", letter.call_script, subscriber, target, stance)
-    return text.strip() + "\n"
+    context = _letter_context(subscriber, target, stance)
+    return _call_script(campaign, _letter(campaign, stance), context)
 
 
 def render_tweet(
     campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
 ) -> str | None:
-    letter = _letter(campaign, stance)
-    if letter.tweet is None:
-        return None
-    text = _render_part(campaign, "tweet", letter.tweet, subscriber, target, stance)
-    return " ".join(text.split())
+    context = _letter_context(subscriber, target, stance)
+    return _tweet(campaign, _letter(campaign, stance), context)
 
 
 def render_topic(campaign: Campaign, stance: str = Stance.UNKNOWN) -> str | None:
     """What to pick in a contact form's topic list for members of `stance` (plain text)."""
     return _letter(campaign, stance).topic
+
+
+def render_parts(
+    campaign: Campaign, subscriber: Subscriber, target: Member, stance: str = Stance.UNKNOWN
+) -> LetterParts:
+    """The letter, call script, tweet and topic for one target, from one context."""
+    letter = _letter(campaign, stance)
+    context = _letter_context(subscriber, target, stance)
+    text = _letter_text(campaign, letter, context)
+    tweet = _tweet(campaign, letter, context)
+    call_script = _call_script(campaign, letter, context)
+    return LetterParts(text, call_script, tweet, letter.topic)
 
 
 def check_letter(
@@ -135,7 +164,7 @@ def _part_problem(
     stance: str,
 ) -> str | None:
     try:
-        text = _render_part(campaign, label, source, subscriber, target, stance)
+        text = _render_part(campaign, label, source, _letter_context(subscriber, target, stance))
     except CampaignError as exc:
         return str(exc)
     length = len(" ".join(text.split()))

@@ -220,7 +220,7 @@ def store_lookup(
     replaces their earlier pick. True when their district now comes from the address.
     """
     subscribers_db.fill_missing_address(db, subscriber_id, typed.fields())
-    located = answer.block is not None and blocks_db.block_district(db, answer.block) is not None
+    located = _located(db, answer)
     if located and districts_db.subscriber_district(db, subscriber_id).choice is not None:
         districts.forget_district_choice(db, subscriber_id)
     sha256 = typed.query(subscriber_id).sha256
@@ -259,24 +259,54 @@ def look_up_subscriber(
     return LookupResult.of(Lookup.FOUND if found else _not_found(answer))
 
 
+@dataclass(frozen=True)
+class VisitorLookup:
+    """What came of a visitor's street: the census block for their cookie, and the lookup."""
+
+    block: str | None
+    lookup: Lookup | None = None  # None: no street was typed
+
+
 def look_up_visitor(
     submit: Submit,
     geocoder: Geocoder | None,
     email_key: str,
     typed: TypedAddress,
     client: str | None,
-) -> str | None:
-    """The census block of a visitor's address, or None (no street, off, limited, not found).
+) -> VisitorLookup:
+    """The census block of a visitor's address, or None (no street, off, limited, not found),
+    and what came of the lookup, FOUND when the block gives a district.
 
     Nothing is stored but the count against the limits; blocks: run it off the event loop.
     """
-    if geocoder is None or not typed.street:
-        return None
+    if not typed.street:
+        return VisitorLookup(None)
+    if geocoder is None:
+        return VisitorLookup(None, Lookup.OFF)
     limits = visitor_limits(email_key, client)
     if not submit(lambda db: within_limits(db, limits)).result():
-        return None
+        return VisitorLookup(None, Lookup.LIMITED)
     answer = geocode(geocoder, typed.query(0))
-    return answer.block if answer is not None else None
+    if answer is None:
+        return VisitorLookup(None, Lookup.DOWN)
+    found: bool = submit(lambda db: _located(db, answer)).result()
+    return VisitorLookup(answer.block, Lookup.FOUND if found else _not_found(answer))
+
+
+def visitor_section(
+    page: LetterPage, *, choosing: bool, lookup: Lookup | None
+) -> AddressSection | None:
+    """What a public page shows of its visitor's street: the reason it gave no district,
+    as a subscriber's page says it, where that page would offer the address form."""
+    reason = REASONS.get(lookup) if lookup is not None else None
+    if reason is None or not offered(page, choosing):
+        return None
+    return section(page, choosing=choosing, geocoding=False, reason=reason)
+
+
+def _located(db: Database, answer: GeocodeAnswer) -> bool:
+    """Whether the geocoder's block is in a block file: then it gives the district."""
+    return answer.block is not None and blocks_db.block_district(db, answer.block) is not None
 
 
 def _not_found(answer: GeocodeAnswer) -> Lookup:

@@ -39,6 +39,7 @@ class Done(StrEnum):
     PICK_INVALID = "pick_invalid"
     PICK_GONE = "pick_gone"  # the district map no longer offers the district
     NONE_OF_THESE = "none_of_these"  # none of the candidates is the subscriber's
+    ADDRESS = "address"  # a public page's street gave no district; detail: the address.Lookup
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Outcome:
         """Where the page scrolls to when it shows the outcome."""
         if self.done in (Done.PICK_INVALID, Done.PICK_GONE):
             return "pick"
+        if self.done is Done.ADDRESS:
+            return "address"
         return f"letter-{self.target}" if self.target else "main"
 
 
@@ -109,7 +112,12 @@ def read_outcome(
 
 
 def notice(page: LetterPage, outcome: Outcome) -> Notice | None:
-    """What the page says about an outcome, or None when it no longer applies."""
+    """What the page says about an outcome, or None when it no longer applies.
+
+    A street that gave no district is told in the address section, not as a notice.
+    """
+    if outcome.done is Done.ADDRESS:
+        return None
     if outcome.done in _PICK_NOTICES:
         return _pick_notice(page, outcome)
     target = page.target(outcome.target)

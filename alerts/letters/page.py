@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from alerts.bills.frozen import member_stances
@@ -102,7 +103,10 @@ def addressed_tweet(text: str, handle: str | None) -> str:
 
 @dataclass(frozen=True)
 class LetterTarget:
-    """One member of Congress on a letter page, with their letter (plain text)."""
+    """One member of Congress on a letter page, with their letter (plain text).
+
+    The links the page shows more than once are worked out once per target.
+    """
 
     member: Member
     subject: str
@@ -113,17 +117,17 @@ class LetterTarget:
     stance: str = Stance.UNKNOWN  # where the member stands on the campaign's bill
     topic: str | None = None  # what to pick in their contact form's topic list
 
-    @property
+    @cached_property
     def contact_url(self) -> str | None:
         return http_url(self.member.contact_url) or http_url(self.member.website)
 
-    @property
+    @cached_property
     def contact_is_form(self) -> bool:
         """True when the link is a contact form, not just the member's home page."""
         form = http_url(self.member.contact_url)
         return form is not None and form != http_url(self.member.website)
 
-    @property
+    @cached_property
     def phone_url(self) -> str | None:
         return urls.tel_url(self.member.phone)
 
@@ -166,7 +170,7 @@ class LetterTarget:
     def mailto_url(self) -> str:
         return urls.mailto_url(self.subject, self.letter)
 
-    @property
+    @cached_property
     def tweet_url(self) -> str | None:
         return urls.tweet_url(self.tweet) if self.tweet else None
 
@@ -397,17 +401,16 @@ def _letter_target(
     campaign: Campaign, subscriber: Subscriber, member: Member, sent: bool, stance: Stance
 ) -> LetterTarget:
     """The member's letter: the variant of their stance (letter_text), plain text."""
-    letter = letter_text.render_letter(campaign, subscriber, member, stance)
-    tweet = letter_text.render_tweet(campaign, subscriber, member, stance)
+    parts = letter_text.render_parts(campaign, subscriber, member, stance)
     return LetterTarget(
         member=member,
-        subject=letter.subject,
-        letter=addressed_letter(member, letter.body),
-        call_script=letter_text.render_call_script(campaign, subscriber, member, stance),
-        tweet=addressed_tweet(tweet, member.twitter) if tweet else None,
+        subject=parts.letter.subject,
+        letter=addressed_letter(member, parts.letter.body),
+        call_script=parts.call_script,
+        tweet=addressed_tweet(parts.tweet, member.twitter) if parts.tweet else None,
         sent=sent,
         stance=stance,
-        topic=letter_text.render_topic(campaign, stance),
+        topic=parts.topic,
     )
 
 

@@ -192,13 +192,16 @@ def public_campaign(db: Database, letters: LetterCampaigns, slug: str) -> Campai
 
 
 def campaign_id(db: Database, campaign: Campaign) -> int:
-    """The campaign's id, registering a campaign never sent yet (a writer job)."""
+    """The campaign's id, registering a campaign never sent yet (a writer job), with its
+    deadline, so that its stats can split the letters at it."""
     record = campaigns_db.campaign_record(db, campaign.slug)
     if record is not None:
         return record.id
-    return campaigns_db.register_campaign(
+    registered = campaigns_db.register_campaign(
         db, campaign.slug, str(campaign.kind), campaign.subject.text, campaign.source_sha256
     )
+    campaigns_db.record_deadline(db, registered, campaign.deadline)
+    return registered
 
 
 @dataclass(frozen=True)
@@ -221,9 +224,12 @@ def visitor_ids(db: Database, campaign: Campaign, visitor: Visitor) -> PublicIds
     return PublicIds(campaign_id(db, campaign), visitors_db.store_visitor(db, visitor))
 
 
-def record_sent(db: Database, ids: PublicIds, bioguide: str, at: float) -> bool:
-    """Record the visitor's "I sent it" to one member; True only the first time."""
-    return visitors_db.record_letter(db, ids.campaign_id, ids.visitor_id, bioguide, int(at))
+def record_sent(db: Database, page: LetterPage, bioguide: str, at: float) -> bool:
+    """Record the visitor's "I sent it" to one of the page's members; True only the first
+    time. Late once the action has closed, as a subscriber's (actions.record_sent)."""
+    return visitors_db.record_letter(
+        db, page.campaign_id, page.subscriber_id, bioguide, int(at), late=page.closed
+    )
 
 
 def visitor_targets(

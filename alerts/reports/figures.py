@@ -38,6 +38,7 @@ from alerts.models import (
     ShareNetwork,
 )
 from alerts.reports.letter_outcomes import Outcomes, campaign_outcomes
+from alerts.reports.signups import SignupFigures, signup_figures
 
 UNSUBSCRIBE_KINDS = [
     EventKind.UNSUBSCRIBE,
@@ -390,10 +391,15 @@ class CampaignStats:
     outcomes: Outcomes = field(default_factory=Outcomes)  # stances, wins, follow-ups, deadline
     public: PublicTotals = field(default_factory=PublicTotals)  # the public page, /act/<slug>
     shares: dict[str, int] = field(default_factory=dict)  # share clicks by network
+    signups: SignupFigures = field(default_factory=SignupFigures)  # from the website's forms
 
-    def public_json(self) -> dict[str, int]:
-        """The public page's figures (`public` in the JSON; the signups are added beside)."""
-        return {"visits": self.public.visits, "letters": self.public.letters}
+    def public_json(self) -> dict[str, object]:
+        """The public page's visits and letters, and the signups the campaign brought."""
+        return {
+            "visits": self.public.visits,
+            "letters": self.public.letters,
+            "signups": self.signups.as_dict(),
+        }
 
     def shares_json(self) -> dict[str, int]:
         """Share clicks per network, every network present, and their total."""
@@ -448,6 +454,7 @@ class CampaignStats:
             ],
             **({"addressed": dict(self.addressed)} if self.addressing_matters else {}),
             **self.outcomes.as_json(),
+            "public": self.public_json(),
             "shares": self.shares_json(),
         }
 
@@ -548,6 +555,7 @@ def campaign_stats(db: Database, slug: str) -> CampaignStats:
         addressed=stats_db.stats_addressed(db, cid),
         public=visitors_db.public_totals(db, cid),
         shares=visitors_db.share_clicks_by_network(db, cid),
+        signups=signup_figures(db, slug),
         outcomes=campaign_outcomes(db, campaign, {m.target: m.letters for m in members}),
     )
 

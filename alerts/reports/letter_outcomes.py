@@ -10,7 +10,8 @@
 - **Letters by email:** letters sent from a follow-up's email (`letter_campaign`)
   count for the campaign whose letter they are; both campaigns list them under the
   email that brought them.
-- **Deadline:** letters said to be sent before the campaign's deadline and after it.
+- **Deadline:** letters said to be sent before the campaign's deadline and after it:
+  subscribers' letters and those of the campaign's public page together.
 
 `Outcomes.tables` is the one rendering into headed tables: the terminal and the
 HTML report both show them.
@@ -58,7 +59,7 @@ class EmailLetters:
 @dataclass(frozen=True)
 class DeadlineLetters:
     deadline: datetime | None  # as the campaign file gave it when last sent
-    before: int
+    before: int  # subscribers' letters and the public page's, together
     after: int  # said to be sent after it: recorded all the same, marked late
 
 

@@ -7,13 +7,13 @@ complained (each gets a confirmation message; confirming decides).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 
 from alerts import clock
 from alerts.db import Database, rate_limits
 from alerts.db import signups as signups_db
+from alerts.db.connection import utc_at
 from alerts.signups.form import Signup
 from alerts.subscribers.normalise import email_key
 
@@ -42,7 +42,7 @@ class Started:
 
 def iso(seconds: float) -> str:
     """Unix seconds as the stored UTC form, YYYY-MM-DDTHH:MM:SSZ (to the second, floored)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    return utc_at(seconds)
 
 
 def start_signup(

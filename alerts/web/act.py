@@ -11,7 +11,9 @@ repeats nothing. The visitor's details are never in a URL: they travel in
 the cookie (letters/public.py), for the browser session or, with "Remember
 me on this device", for 90 days; GET /act/<slug>/forget clears it. The
 street address of the details form is looked up once (letters/address.py)
-and only its census block joins the cookie; without one, the ZIP decides.
+and only its census block joins the cookie; without one, the ZIP decides, and
+where the page then needs the picker it gives the lookup's one-line reason, as
+a subscriber's page does (the `done` outcome of the details form carries it).
 
 GET /share/<slug>/<network> counts a click of the share panel and redirects
 to the network (letters/sharing.py); POST /share/<slug>/copy counts the
@@ -122,7 +124,8 @@ class ActRoutes:
         outcome = self._outcome(ids, request.query_params.get("done", ""))
         notice = outcomes.notice(page, outcome) if outcome else None
         choosing = is_choosing(page, outcome, "choose" in request.query_params)
-        return self._show(request, page, held, notice=notice, choosing=choosing)
+        street = address.visitor_section(page, choosing=choosing, lookup=_lookup_of(outcome))
+        return self._show(request, page, held, notice=notice, choosing=choosing, street=street)
 
     # ----------------------------------------------------------------------
     # POST /act/<slug>
@@ -159,7 +162,8 @@ class ActRoutes:
         held = public.remembered(
             visitor, remember=bool(form.get("remember")), now=clock.now().timestamp()
         )
-        held = held.with_block(await self._block_of(request, visitor))
+        found = await self._look_up(request, visitor)
+        held = held.with_block(found.block)
         if form.get("updates"):
             client = request.client.host if request.client else None
             days = self.signups.confirm_days
@@ -169,7 +173,7 @@ class ActRoutes:
                 )
             )
             self.queued()
-        return self._with_cookie(self._see_page(campaign), held)
+        return self._with_cookie(await self._after_details(campaign, held, found.lookup), held)
 
     async def _letter_action(
         self, request: Request, campaign: Campaign, form: dict[str, str]
@@ -197,15 +201,16 @@ class ActRoutes:
         if action == "sent":
             at = clock.now().timestamp()
             await committed(
-                self.server.tracker.submit(lambda db: public.record_sent(db, ids, bioguide, at))
+                self.server.tracker.submit(lambda db: public.record_sent(db, page, bioguide, at))
             )
             return self._done(campaign, ids, Outcome(Done.SENT, bioguide))
         edited = page.edited(bioguide, form.get("subject", target.subject), form.get("letter", ""))
         result = await self._email_copy(request, edited, bioguide, campaign)
         return self._done(campaign, ids, copy_outcome(bioguide, result))
 
-    async def _block_of(self, request: Request, visitor: Visitor) -> str | None:
-        """The census block of the visitor's street address, or None: then the ZIP decides."""
+    async def _look_up(self, request: Request, visitor: Visitor) -> address.VisitorLookup:
+        """The census block of the visitor's street address (None: then the ZIP decides),
+        and what came of the lookup."""
         return await run_in_threadpool(
             address.look_up_visitor,
             self.server.tracker.submit,
@@ -358,6 +363,19 @@ class ActRoutes:
         url = f"/act/{campaign.slug}?done={done}#{outcome.anchor}"
         return RedirectResponse(url, 303, headers={"Cache-Control": "no-store"})
 
+    async def _after_details(
+        self, campaign: Campaign, held: Remembered, lookup: address.Lookup | None
+    ) -> Response:
+        """303 to the letter page; with the reason the street gave no district, when the
+        page then needs the House picker (or cannot tell the district)."""
+        if lookup is None or lookup not in address.REASONS:
+            return self._see_page(campaign)
+        ids = await self._visit(campaign, held.visitor, counted=False)
+        page = self._page(campaign, ids, held)
+        if not address.offered(page, is_choosing(page, None, asked=False)):
+            return self._see_page(campaign)
+        return self._done(campaign, ids, Outcome(Done.ADDRESS, detail=lookup.value))
+
     def _see_page(self, campaign: Campaign) -> Response:
         return RedirectResponse(
             f"/act/{campaign.slug}#main", 303, headers={"Cache-Control": "no-store"}
@@ -420,6 +438,7 @@ class ActRoutes:
         notice: Notice | None = None,
         *,
         choosing: bool = False,
+        street: address.AddressSection | None = None,
     ) -> Response:
         person, base = held.visitor, self._base(request)
         slug = request.path_params["slug"]
@@ -437,8 +456,19 @@ class ActRoutes:
             page=page,
             notice=notice,
             choosing=choosing,
+            address=street,
             can_email=self.copy_sender is not None,
             masked_email=recording.mask_email(person.email),
             share=sharing.share_panel(slug, page.share, base),
             visitor=bar,
         )
+
+
+def _lookup_of(outcome: Outcome | None) -> address.Lookup | None:
+    """The lookup an ADDRESS outcome tells of, or None."""
+    if outcome is None or outcome.done is not Done.ADDRESS:
+        return None
+    try:
+        return address.Lookup(outcome.detail)
+    except ValueError:
+        return None
