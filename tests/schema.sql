@@ -750,7 +750,7 @@ CREATE TABLE subscribers (
             status_changed_at TEXT
         , cd_state TEXT, cd_district INTEGER, cd_confidence TEXT NOT NULL DEFAULT 'unknown'
             CHECK (cd_confidence IN ('exact', 'ambiguous', 'unknown')), cd_flags TEXT, cd_choice INTEGER, email_key TEXT, geo_block TEXT, geo_outcome TEXT
-            CHECK (geo_outcome IN ('matched', 'no_match', 'tie')), geo_address_sha256 TEXT, geo_at TEXT);
+            CHECK (geo_outcome IN ('matched', 'no_match', 'tie')), geo_address_sha256 TEXT, geo_at TEXT, geo_typed INTEGER NOT NULL DEFAULT 0);
 
 -- index sqlite_autoindex_subscribers_1 on subscribers
 -- (made by SQLite for a constraint)
@@ -763,6 +763,17 @@ CREATE INDEX subscribers_geo_block ON subscribers (geo_block) WHERE geo_block IS
 
 -- index subscribers_status on subscribers
 CREATE INDEX subscribers_status ON subscribers (status);
+
+-- trigger subscribers_address_moved on subscribers
+CREATE TRIGGER subscribers_address_moved
+        AFTER UPDATE OF street, city, state, zip ON subscribers
+        WHEN NEW.geo_outcome IS NOT NULL AND (
+            OLD.street IS NOT NEW.street OR OLD.city IS NOT NEW.city
+            OR OLD.state IS NOT NEW.state OR OLD.zip IS NOT NEW.zip)
+        BEGIN
+            UPDATE subscribers SET geo_block = NULL, geo_outcome = NULL, geo_typed = 0
+            WHERE id = NEW.id;
+        END;
 
 -- table visitors on visitors
 CREATE TABLE visitors (

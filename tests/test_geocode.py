@@ -336,6 +336,60 @@ def test_a_geocoded_split_zip_subscriber_becomes_exact(geocoding_on, cli, tmp_pa
     assert row[:3] == ("NY", 12, "exact") and "address" in row[3].split(",")
 
 
+def _district(project: Path, subscriber_id: int) -> tuple[object, ...]:
+    with sqlite3.connect(project / "subscribers.db") as db:
+        return db.execute(
+            "SELECT cd_confidence, cd_flags, geo_block, geo_outcome, geo_address_sha256"
+            " FROM subscribers WHERE id = ?",
+            [subscriber_id],
+        ).fetchone()
+
+
+def test_a_move_stops_the_old_block_deciding_the_district_at_once(geocoding_on, cli, tmp_path):
+    project = geocoding_on
+    files = sample_files()
+    cli("targets", "load", "--legislators", str(files["legislators"]),
+        "--zip-districts", str(files["zip_districts"]), "--congress", "119")  # fmt: skip
+    blocks = tmp_path / "BlockAssign_ST36_NY_CD.txt"
+    blocks.write_text(f"BLOCKID|DISTRICT\n{BLOCK}|12\n", encoding="utf-8")
+    cli("targets", "load-blocks", str(blocks), "--congress", "119")
+    (project / "first.csv").write_text(
+        "email,street,city,state,zip\nmover@x.org,1 Main St,New York,NY,10001\n", encoding="utf-8"
+    )
+    cli("import", "first.csv", "--geocode")
+    person = int(
+        json.loads(cli("subscribers", "show", "mover@x.org", "--format", "json").stdout)["id"]
+    )
+    assert _district(project, person)[:3] == ("exact", "address", BLOCK)
+
+    (project / "moved.csv").write_text(
+        "email,street,city,state,zip\nmover@x.org,77 Elsewhere Ave,New York,NY,10001\n",
+        encoding="utf-8",
+    )
+    cli("import", "moved.csv")  # no --geocode: the old block must not decide any more
+
+    confidence, flags, block, outcome, sha = _district(project, person)
+    assert (confidence, block, outcome) == ("ambiguous", None, None)
+    assert "address" not in (flags or "").split(",")
+    assert sha == sha_of("1 Main St")  # geocoded before, with an address that changed since
+    assert run_json(cli)["sent"] == 1  # and so the next run sends the new address
+
+
+def test_a_typed_address_is_left_alone_until_the_record_changes(geocoding_on, cli, standin):
+    project = geocoding_on
+    person = add(project, "typed@x.org", "1 Main St", confidence="exact", sha=sha_of("9 Main St"),
+                 block=BLOCK)  # fmt: skip
+    with sqlite3.connect(project / "subscribers.db") as db:
+        db.execute("UPDATE subscribers SET geo_typed = 1 WHERE id = ?", [person])
+    assert run_json(cli)["sent"] == 0  # what they typed stands over the older street on record
+    with sqlite3.connect(project / "subscribers.db") as db:
+        db.execute("UPDATE subscribers SET street = '3 Main St' WHERE id = ?", [person])
+        typed = db.execute("SELECT geo_typed FROM subscribers WHERE id = ?", [person]).fetchone()
+    assert typed == (0,)
+    assert run_json(cli)["sent"] == 1
+    assert sent_streets(standin) == ["3 Main St"]
+
+
 SIGNUPS = (
     "email,first_name,street,city,state,zip\n"
     "old@x.org,Old,1 Main St,New York,NY,10001\n"

@@ -18,7 +18,7 @@ from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.subscribers import sendable
 
 _PAGE = 5000
-_COLUMNS = "id, street, city, state, zip, cd_confidence, geo_address_sha256, geo_at"
+_COLUMNS = "id, street, city, state, zip, cd_confidence, geo_address_sha256, geo_at, geo_typed"
 # Someone campaigns go to, with something in the street field.
 _HAS_STREET = f"{sendable('subscribers')} AND trim(coalesce(street, '')) <> ''"
 _IDS_TABLE = "_geocoded_ids"
@@ -36,6 +36,7 @@ class StoredAddress:
     confidence: str
     address_sha256: str | None  # of the address last geocoded; None: never geocoded
     geocoded_at: str | None
+    typed: bool = False  # the last geocode was of an address they typed on their letter page
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Geocode:
     block: str | None
     address_sha256: str
     at: str
+    typed: bool = False  # an address the subscriber typed, not the one on record
 
 
 def _where(ids: Sequence[int] | None) -> tuple[str, list[str]]:
@@ -83,12 +85,15 @@ def address_count(db: Database, ids: Sequence[int] | None = None) -> int:
 def store_geocodes(db: Database, geocodes: Sequence[Geocode]) -> None:
     """Store a batch's answers and resolve those subscribers' districts again, in one commit."""
     with write_transaction(db):
-        rows = [[g.subscriber_id, g.block, g.outcome, g.address_sha256, g.at] for g in geocodes]
+        rows = [
+            [g.subscriber_id, g.block, g.outcome, g.address_sha256, g.at, int(g.typed)]
+            for g in geocodes
+        ]
         db.execute(
             "UPDATE subscribers AS s SET geo_block = json_extract(g.value, '$[1]'),"
             " geo_outcome = json_extract(g.value, '$[2]'),"
             " geo_address_sha256 = json_extract(g.value, '$[3]'),"
-            " geo_at = json_extract(g.value, '$[4]')"
+            " geo_at = json_extract(g.value, '$[4]'), geo_typed = json_extract(g.value, '$[5]')"
             " FROM json_each(?) AS g WHERE s.id = json_extract(g.value, '$[0]')",
             [json.dumps(rows)],
         )

@@ -1405,3 +1405,30 @@ def m180_late_public_letters(db: Database) -> None:
     # `late` marks a public page's "I sent it" said after the campaign's deadline, as
     # events.late (migration 160) marks a subscriber's.
     _run(db, "ALTER TABLE public_letters ADD COLUMN late INTEGER NOT NULL DEFAULT 0")
+
+
+@migration(185)
+def m185_a_move_forgets_the_block(db: Database) -> None:
+    # A geocode belongs to the address it was made from. When any part of a
+    # subscriber's postal address changes (an import, a confirmed signup, the letter
+    # page filling a missing field), the block no longer says where they live, so it
+    # must stop deciding their district at once, not at the next `targets geocode`.
+    # The fingerprint and the time stay: they mark the person as geocoded before,
+    # with an address that has changed since. geo_typed marks a geocode of an address
+    # the subscriber typed on their letter page: a batch run leaves it alone until
+    # their record's address changes.
+    _run(
+        db,
+        """
+        ALTER TABLE subscribers ADD COLUMN geo_typed INTEGER NOT NULL DEFAULT 0;
+        CREATE TRIGGER subscribers_address_moved
+        AFTER UPDATE OF street, city, state, zip ON subscribers
+        WHEN NEW.geo_outcome IS NOT NULL AND (
+            OLD.street IS NOT NEW.street OR OLD.city IS NOT NEW.city
+            OR OLD.state IS NOT NEW.state OR OLD.zip IS NOT NEW.zip)
+        BEGIN
+            UPDATE subscribers SET geo_block = NULL, geo_outcome = NULL, geo_typed = 0
+            WHERE id = NEW.id;
+        END
+        """,
+    )

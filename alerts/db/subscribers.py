@@ -147,7 +147,8 @@ def erase_subscriber(db: Database, subscriber_id: int, now: str) -> None:
         " source = NULL, tags = '[]', extra = '{}', consent_at = NULL,"
         " cd_state = NULL, cd_district = NULL, cd_confidence = 'unknown', cd_flags = NULL,"
         " cd_choice = NULL, geo_block = NULL, geo_outcome = NULL, geo_address_sha256 = NULL,"
-        " geo_at = NULL, status = 'forgotten', status_changed_at = :now, updated_at = :now"
+        " geo_at = NULL, geo_typed = 0,"
+        " status = 'forgotten', status_changed_at = :now, updated_at = :now"
         " WHERE id = :id",
         {"now": now, "id": subscriber_id},
     )

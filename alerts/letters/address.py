@@ -225,7 +225,7 @@ def store_lookup(
         districts.forget_district_choice(db, subscriber_id)
     sha256 = typed.query(subscriber_id).sha256
     geocode = geocodes_db.Geocode(
-        subscriber_id, answer.outcome.value, answer.block, sha256, utc_now()
+        subscriber_id, answer.outcome.value, answer.block, sha256, utc_now(), typed=True
     )
     geocodes_db.store_geocodes(db, [geocode])
     flags = districts_db.subscriber_district(db, subscriber_id).resolved.flags

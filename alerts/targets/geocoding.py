@@ -10,8 +10,10 @@ error, a malformed answer) changes nothing; nor does an address the answer left 
 
 Who is sent, by default: people whose district is not `exact`, or was set by an
 earlier geocode, and whose address changed since their last geocode (never
-geocoded counts as changed). `everyone` sends every address again; an
-interrupted `everyone` run is taken up where it stopped by the next one.
+geocoded counts as changed), except people whose last geocode was of an
+address they typed on their letter page, until their record's address changes.
+`everyone` sends every address again; an interrupted `everyone` run is taken up
+where it stopped by the next one.
 
 Only the block, the outcome, the time and the address's fingerprint are stored.
 """
@@ -75,8 +77,8 @@ def needs_geocode(
     if everyone:
         done = since is not None and (stored.geocoded_at or "") >= since
         return not (done and unchanged)
-    if unchanged:
-        return False
+    if unchanged or stored.typed:
+        return False  # a typed address stands until the record's own address changes
     return stored.confidence != Confidence.EXACT or stored.address_sha256 is not None
 
 
