@@ -357,7 +357,10 @@ def test_migrations_count_events_recorded_before_them(tmp_path, monkeypatch, bef
 
 
 def test_paused_summaries_are_rebuilt_and_triggers_restored(db):
-    triggers = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+    triggers = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+        " AND name <> 'subscribers_address_moved' ORDER BY name"
+    )  # every trigger but the one that is not a summary's
     before = db.execute(triggers).fetchall()
     assert [name for name, _ in before] == sorted(stats_db.STATS_TRIGGERS)
     with stats_db.stats_summaries_paused(db):

@@ -8,8 +8,8 @@ of its subscribers in the same transaction (districts.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from alerts.db.connection import Database, write_transaction
@@ -18,25 +18,22 @@ from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.subscribers import sendable
 
 _PAGE = 5000
-_COLUMNS = "id, street, city, state, zip, cd_confidence, geo_address_sha256, geo_at, geo_typed"
-# Someone campaigns go to, with something in the street field.
-_HAS_STREET = f"{sendable('subscribers')} AND trim(coalesce(street, '')) <> ''"
-_IDS_TABLE = "_geocoded_ids"
-
-
-@dataclass(frozen=True)
-class StoredAddress:
-    """A subscriber's address as stored, with their district confidence and last geocode."""
-
-    id: int
-    street: str | None
-    city: str | None
-    state: str | None
-    zip: str | None
-    confidence: str
-    address_sha256: str | None  # of the address last geocoded; None: never geocoded
-    geocoded_at: str | None
-    typed: bool = False  # the last geocode was of an address they typed on their letter page
+# A candidate: id, street, city, state, zip, fingerprint of the last geocode, its time.
+Candidate = tuple[int, str | None, str | None, str | None, str | None, str | None, str | None]
+_COLUMNS = "id, street, city, state, zip, geo_address_sha256, geo_at"
+# Who a default run may have to send (the others it never does): not someone whose
+# last geocode was of an address they typed, and either not exact or geocoded before.
+_MAY_NEED = "geo_typed = 0 AND (cd_confidence <> 'exact' OR geo_address_sha256 IS NOT NULL)"
+# A row of the batch stored: id, block, outcome, fingerprint, time, typed (0 or 1).
+GeocodeRow = tuple[int, str | None, str, str, str, int]
+_GEOCODED = "_geocoded"
+_STORE = f"""
+UPDATE subscribers
+SET (geo_block, geo_outcome, geo_address_sha256, geo_at, geo_typed) = (
+    SELECT g.geo_block, g.geo_outcome, g.geo_address_sha256, g.geo_at, g.geo_typed
+    FROM temp.{_GEOCODED} AS g WHERE g.id = subscribers.id)
+WHERE id IN (SELECT id FROM temp.{_GEOCODED})
+"""
 
 
 @dataclass(frozen=True)
@@ -50,58 +47,89 @@ class Geocode:
     at: str
     typed: bool = False  # an address the subscriber typed, not the one on record
 
+    def row(self) -> GeocodeRow:
+        return (self.subscriber_id, self.block, self.outcome, self.address_sha256, self.at,
+                int(self.typed))  # fmt: skip
 
-def _where(ids: Sequence[int] | None) -> tuple[str, list[str]]:
+
+def _where(ids: Sequence[int] | None, blank: str) -> tuple[str, list[object]]:
+    """Someone campaigns go to whose street has a character other than those in `blank`."""
+    where = f"{sendable('subscribers')} AND trim(coalesce(street, ''), ?) <> ''"
     if ids is None:
-        return _HAS_STREET, []
-    return f"{_HAS_STREET} AND id {IN_ID_LIST}", [id_list(ids)]
+        return where, [blank]
+    return f"{where} AND id {IN_ID_LIST}", [blank, id_list(ids)]
 
 
-def addresses(db: Database, ids: Sequence[int] | None = None) -> Iterator[StoredAddress]:
-    """Subscribed people with a street address (among `ids`, if given), in id order.
+def candidates(
+    db: Database, ids: Sequence[int] | None, *, blank: str, everyone: bool
+) -> Iterator[list[Candidate]]:
+    """Pages of the rows `address_count` counts (among `ids`, if given), in id order.
 
+    Without `everyone`, only those _MAY_NEED a geocode: the rest never need one.
     Read a page at a time by id, so memory stays flat and writes between pages
     (a batch stored) are fine.
     """
-    where, extra = _where(ids)
+    where, extra = _where(ids, blank)
+    if not everyone:
+        where += f" AND {_MAY_NEED}"
     after = -1
     while True:
-        rows = db.execute(
+        rows: list[Candidate] = db.execute(
             f"SELECT {_COLUMNS} FROM subscribers WHERE {where} AND id > ? ORDER BY id LIMIT ?",
             [*extra, after, _PAGE],
         ).fetchall()
-        yield from (StoredAddress(*row) for row in rows)
+        if rows:
+            yield rows
         if len(rows) < _PAGE:
             return
         after = rows[-1][0]
 
 
-def address_count(db: Database, ids: Sequence[int] | None = None) -> int:
-    """How many rows `addresses` reads."""
-    where, extra = _where(ids)
+def address_count(
+    db: Database, ids: Sequence[int] | None = None, *, blank: str, up_to: int | None = None
+) -> int:
+    """How many people campaigns go to have a street (among `ids`; with an id up to `up_to`)."""
+    where, extra = _where(ids, blank)
+    if up_to is not None:
+        where, extra = f"{where} AND id <= ?", [*extra, up_to]
     return int(db.execute(f"SELECT count(*) FROM subscribers WHERE {where}", extra).fetchone()[0])
 
 
 def store_geocodes(db: Database, geocodes: Sequence[Geocode]) -> None:
-    """Store a batch's answers and resolve those subscribers' districts again, in one commit."""
+    """Store these answers and resolve those subscribers' districts again, in one commit."""
+    store_rows(db, [geocode.row() for geocode in geocodes])
+
+
+def store_rows(db: Database, rows: Sequence[GeocodeRow]) -> None:
+    """store_geocodes of a batch's rows: one UPDATE, then the districts, in one commit."""
     with write_transaction(db):
-        rows = [
-            [g.subscriber_id, g.block, g.outcome, g.address_sha256, g.at, int(g.typed)]
-            for g in geocodes
-        ]
+        db.execute(f"DROP TABLE IF EXISTS temp.{_GEOCODED}")
         db.execute(
-            "UPDATE subscribers AS s SET geo_block = json_extract(g.value, '$[1]'),"
-            " geo_outcome = json_extract(g.value, '$[2]'),"
-            " geo_address_sha256 = json_extract(g.value, '$[3]'),"
-            " geo_at = json_extract(g.value, '$[4]'), geo_typed = json_extract(g.value, '$[5]')"
-            " FROM json_each(?) AS g WHERE s.id = json_extract(g.value, '$[0]')",
-            [json.dumps(rows)],
+            f"CREATE TEMP TABLE {_GEOCODED} (id INTEGER PRIMARY KEY, geo_block TEXT,"
+            " geo_outcome TEXT, geo_address_sha256 TEXT, geo_at TEXT, geo_typed INTEGER)"
         )
-        db.execute(f"DROP TABLE IF EXISTS temp.{_IDS_TABLE}")
-        db.execute(f"CREATE TEMP TABLE {_IDS_TABLE} (id INTEGER PRIMARY KEY)")
-        db.execute(
-            f"INSERT OR IGNORE INTO temp.{_IDS_TABLE} (id) SELECT value FROM json_each(?)",
-            [id_list(g.subscriber_id for g in geocodes)],
-        )
-        resolve_districts(db, _IDS_TABLE)
-        db.execute(f"DROP TABLE temp.{_IDS_TABLE}")
+        db.conn.executemany(f"INSERT OR REPLACE INTO temp.{_GEOCODED} VALUES (?, ?, ?, ?, ?, ?)",
+                            rows)  # fmt: skip
+        db.execute(_STORE)
+        resolve_districts(db, _GEOCODED)
+        db.execute(f"DROP TABLE temp.{_GEOCODED}")
+
+
+@contextmanager
+def checkpoints_when_asked(db: Database) -> Iterator[None]:
+    """No automatic WAL checkpoint at this connection's commits meanwhile: `checkpoint` does it.
+
+    A run that waits on the network between commits checkpoints while it waits,
+    not in the middle of storing. Only this connection's setting changes.
+    """
+    before = int(db.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    db.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA wal_autocheckpoint = {before}")
+
+
+def checkpoint(db: Database) -> None:
+    """Copy what the WAL holds into the database file, as far as readers allow (PASSIVE)."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -29,8 +30,15 @@ from alerts.db import Database, meta_get, meta_set, utc_now, write_transaction
 from alerts.db import districts as districts_db
 from alerts.db import geocodes as geocodes_db
 from alerts.errors import GeocoderError, LookupFailed
-from alerts.models import Confidence
-from alerts.targets.geocoder import AddressQuery, GeocodeAnswer, Geocoder, GeoOutcome, geocode_one
+from alerts.targets.geocoder import (
+    BLANK,
+    AddressQuery,
+    GeocodeAnswer,
+    Geocoder,
+    GeoOutcome,
+    PreparedBatch,
+    geocode_one,
+)
 
 # The start of an `everyone` run that has not finished: what it stored since is not redone.
 RESUME_KEY = "geocode_all_since"
@@ -56,75 +64,71 @@ class GeocodeSummary:
     def as_dict(self) -> dict[str, int]:
         return {key: int(getattr(self, key)) for key in SUMMARY_KEYS}
 
-    def count(self, answer: GeocodeAnswer) -> None:
-        if answer.outcome is GeoOutcome.MATCHED:
-            self.matched += 1
-        elif answer.outcome is GeoOutcome.TIE:
-            self.ties += 1
-        else:
-            self.not_matched += 1
-
-
-def query_of(stored: geocodes_db.StoredAddress) -> AddressQuery:
-    return AddressQuery.of(stored.id, stored.street, stored.city, stored.state, stored.zip)
-
-
-def needs_geocode(
-    stored: geocodes_db.StoredAddress, query: AddressQuery, *, everyone: bool, since: str | None
-) -> bool:
-    """Whether this address is to be sent (the rules of the module's docstring)."""
-    unchanged = stored.address_sha256 == query.sha256
-    if everyone:
-        done = since is not None and (stored.geocoded_at or "") >= since
-        return not (done and unchanged)
-    if unchanged or stored.typed:
-        return False  # a typed address stands until the record's own address changes
-    return stored.confidence != Confidence.EXACT or stored.address_sha256 is not None
-
 
 @dataclass
 class _Selection:
-    """Who is sent, read in one pass: the addresses to send, the others counted as skipped."""
+    """Who is sent, read in one pass, in id order, in batches of the geocoder's size.
+
+    The database leaves out, by default, those who never need a geocode (geocodes.py
+    _MAY_NEED); of the others, those whose address changed since their last geocode
+    are sent. `examined_up_to` is the last id read.
+    """
 
     everyone: bool
     limit: int | None
     since: str | None
-    examined: int = 0  # rows read so far
+    size: int
     wanted: int = 0
     complete: bool = True  # no one who needed a geocode was left out by the limit
+    examined_up_to: int = -1
 
-    def queries(
-        self, db: Database, ids: Sequence[int] | None, summary: GeocodeSummary
-    ) -> Iterator[AddressQuery]:
-        for stored in geocodes_db.addresses(db, ids):
-            self.examined += 1
-            query = query_of(stored)
-            if not query.has_street:
-                continue
-            if not needs_geocode(stored, query, everyone=self.everyone, since=self.since):
-                summary.skipped += 1
-            elif self.limit is not None and self.wanted >= self.limit:
-                summary.skipped += 1
-                self.complete = False
-            else:
+    def batches(self, db: Database, ids: Sequence[int] | None) -> Iterator[list[AddressQuery]]:
+        batch: list[AddressQuery] = []
+        for query in self._wanted(db, ids):
+            batch.append(query)
+            if len(batch) == self.size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _wanted(self, db: Database, ids: Sequence[int] | None) -> Iterator[AddressQuery]:
+        pages = geocodes_db.candidates(db, ids, blank=BLANK, everyone=self.everyone)
+        for page in pages:
+            for id, street, city, state, zip_code, sha256, geocoded_at in page:
+                query = AddressQuery.of(id, street, city, state, zip_code)
+                if not query.has_street or not self._needs(query, sha256, geocoded_at):
+                    continue
+                if self.limit is not None and self.wanted >= self.limit:
+                    self.complete = False
+                    return
                 self.wanted += 1
+                self.examined_up_to = id
                 yield query
+            self.examined_up_to = page[-1][0]
+
+    def _needs(self, query: AddressQuery, sha256: str | None, geocoded_at: str | None) -> bool:
+        """Whether this candidate is sent (the rules of the module's docstring)."""
+        unchanged = sha256 == query.sha256
+        if not self.everyone:
+            return not unchanged
+        done = self.since is not None and (geocoded_at or "") >= self.since
+        return not (done and unchanged)
 
 
 class _Call:
     """A call on a daemon thread: a run interrupted meanwhile does not wait for its answer."""
 
-    def __init__(self, function: Callable[[list[AddressQuery]], list[GeocodeAnswer]],
-                 queries: list[AddressQuery]):  # fmt: skip
-        self.queries = queries
+    def __init__(self, geocoder: Geocoder, batch: PreparedBatch):
+        self.batch = batch
         self._answers: list[GeocodeAnswer] = []
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(function,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(geocoder,), daemon=True)
         self._thread.start()
 
-    def _run(self, function: Callable[[list[AddressQuery]], list[GeocodeAnswer]]) -> None:
+    def _run(self, geocoder: Geocoder) -> None:
         try:
-            self._answers = function(self.queries)
+            self._answers = geocoder.send_batch(self.batch)
         except BaseException as exc:  # handed to the caller by answers()
             self._error = exc
 
@@ -140,7 +144,8 @@ class _Batches:
     """Sends batches, one in flight at a time, and stores their answers into the summary.
 
     A batch goes out once the one before is stored, so a process killed at any moment
-    loses at most the batch in flight; while it is out, the next one is read.
+    loses at most the batch in flight; while it is out, the WAL is checkpointed and
+    the next batch is read and encoded.
     """
 
     db: Database
@@ -149,18 +154,19 @@ class _Batches:
     on_failure: Callable[[str], None] | None
     in_flight: _Call | None = None
 
-    def send(self, queries: list[AddressQuery]) -> None:
+    def send(self, batch: PreparedBatch) -> None:
         self.finish()
         self.summary.batches += 1
-        self.summary.sent += len(queries)
-        self.in_flight = _Call(self.geocoder.geocode_batch, queries)
+        self.summary.sent += len(batch.queries)
+        self.in_flight = _Call(self.geocoder, batch)
+        geocodes_db.checkpoint(self.db)
 
     def finish(self) -> None:
         """Wait for the batch in flight, if any, and store its answers."""
         if self.in_flight is None:
             return
         call, self.in_flight = self.in_flight, None
-        summary, queries = self.summary, call.queries
+        summary, queries = self.summary, call.batch.queries
         try:
             answers = call.answers()
         except GeocoderError as exc:
@@ -173,12 +179,18 @@ class _Batches:
                 self.on_failure(summary.failures[-1])
             return
         at = utc_now()
-        by_id = {q.id: q for q in queries}
-        stored = [_geocode(a, by_id[a.id], at) for a in answers if a.id in by_id]
-        geocodes_db.store_geocodes(self.db, stored)
-        for answer in answers:
-            summary.count(answer)
-        summary.failed += len(queries) - len(stored)
+        fingerprints = {q.id: q.sha256 for q in queries}
+        rows = [
+            (a.id, a.block, a.outcome.value, fingerprints[a.id], at, 0)
+            for a in answers
+            if a.id in fingerprints
+        ]
+        geocodes_db.store_rows(self.db, rows)
+        outcomes = Counter(a.outcome for a in answers if a.id in fingerprints)
+        summary.matched += outcomes[GeoOutcome.MATCHED]
+        summary.ties += outcomes[GeoOutcome.TIE]
+        summary.not_matched += outcomes[GeoOutcome.NO_MATCH]
+        summary.failed += len(queries) - len(rows)
 
 
 def run_geocode(
@@ -194,26 +206,24 @@ def run_geocode(
     """Geocode who needs it (or `everyone`; at most `limit`; among `ids` if given).
 
     Addresses are read once, in id order, and sent as soon as a batch is full; each
-    batch is asked with no transaction open, then stored in one commit.
+    batch is asked with no transaction open, then stored in one commit. Whoever has
+    a street and is not sent is skipped.
     """
     since = _resume_point(db) if everyone and ids is None else None
-    selection = _Selection(everyone, limit, since)
+    selection = _Selection(everyone, limit, since, geocoder.max_batch)
     summary = GeocodeSummary()
     batches = _Batches(db, geocoder, summary, on_failure)
-    total = geocodes_db.address_count(db, ids)
+    total = geocodes_db.address_count(db, ids, blank=BLANK)
     if progress is not None:
         progress(0, total)
-    batch: list[AddressQuery] = []
-    for query in selection.queries(db, ids, summary):
-        batch.append(query)
-        if len(batch) == geocoder.max_batch:
-            batches.send(batch)
-            batch = []
-            if progress is not None:
-                progress(selection.examined, total)
-    if batch:
-        batches.send(batch)
-    batches.finish()
+    with geocodes_db.checkpoints_when_asked(db):
+        for batch in selection.batches(db, ids):
+            batches.send(geocoder.prepare_batch(batch))
+            if progress is not None and len(batch) == geocoder.max_batch:
+                up_to = selection.examined_up_to
+                progress(geocodes_db.address_count(db, ids, blank=BLANK, up_to=up_to), total)
+        batches.finish()
+    summary.skipped = max(total - summary.sent, 0)
     if progress is not None:
         progress(total, total)
     if since is not None and selection.complete and not summary.failures:

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 from alerts.targets.geocoder.census.client import DEFAULT_TIMEOUT, CensusGeocoder
 from alerts.targets.geocoder.provider import (
+    BLANK,
     AddressQuery,
     GeocodeAnswer,
     Geocoder,
     GeoOutcome,
+    PreparedBatch,
     geocode_one,
 )
 
 __all__ = [
+    "BLANK",
     "DEFAULT_TIMEOUT",
     "OFF_MESSAGE",
     "AddressQuery",
     "GeoOutcome",
     "GeocodeAnswer",
     "Geocoder",
+    "PreparedBatch",
     "configured_geocoder",
     "geocode_one",
 ]

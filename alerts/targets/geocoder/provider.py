@@ -29,6 +29,9 @@ BLOCK_GEOID = re.compile(r"[0-9]{15}")
 # and tabs would end or blur a line. None of them tells a geocoder anything.
 _UNSAFE = re.compile(r'[,"\x00-\x1f\x7f]+')
 _FIELD_SEPARATOR = "\x1f"  # between the fields of the fingerprinted text: never in a field
+# A field made only of these cleans to nothing (str.isspace stops at U+3000). NUL,
+# which SQLite's trim() cannot be given, is left out: a field of NULs alone is not blank.
+BLANK = "".join(c for c in map(chr, range(1, 0x3001)) if c.isspace() or _UNSAFE.fullmatch(c))
 
 
 class GeoOutcome(StrEnum):
@@ -115,16 +118,30 @@ class GeocodeAnswer:
             raise ValueError(f"answer {self.id}: {self.block!r} is not a 15-digit block GEOID")
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch encoded for its geocoder, not yet sent: made while the batch before is out."""
+
+    queries: Sequence[AddressQuery]
+    payload: bytes
+
+
 class Geocoder(Protocol):
     """A geocoding service: addresses in batches of at most `max_batch`, answers by id.
 
     `geocode_batch` returns an answer for each query the service answered, in
     any order; a query it left out has no answer. A timeout, an HTTP error or an
-    answer it cannot read raises GeocoderError, a one-line message.
+    answer it cannot read raises GeocoderError, a one-line message. It is
+    `send_batch(prepare_batch(queries))`: `prepare_batch` encodes the batch (no
+    network; ValueError for more than `max_batch`), `send_batch` sends it.
     """
 
     @property
     def max_batch(self) -> int: ...
+
+    def prepare_batch(self, queries: Sequence[AddressQuery]) -> PreparedBatch: ...
+
+    def send_batch(self, batch: PreparedBatch) -> list[GeocodeAnswer]: ...
 
     def geocode_batch(self, queries: Sequence[AddressQuery]) -> list[GeocodeAnswer]: ...
 

@@ -32,7 +32,12 @@ from alerts.targets.geocoder.census.wire import (
     form_type,
     read_answer,
 )
-from alerts.targets.geocoder.provider import AddressQuery, GeocodeAnswer, GeoOutcome
+from alerts.targets.geocoder.provider import (
+    AddressQuery,
+    GeocodeAnswer,
+    GeoOutcome,
+    PreparedBatch,
+)
 
 DEFAULT_TIMEOUT = 600.0  # seconds; the Bureau takes minutes over a full batch
 _MESSAGE_CHARS = 160
@@ -61,23 +66,30 @@ class CensusGeocoder:
         self._boundary = boundary
         self._opener = urllib.request.build_opener(_NoRedirects)
 
-    def geocode_batch(self, queries: Sequence[AddressQuery]) -> list[GeocodeAnswer]:
+    def prepare_batch(self, queries: Sequence[AddressQuery]) -> PreparedBatch:
+        """The batch's address file, its lines numbered by place."""
         if len(queries) > self.max_batch:
             raise ValueError(f"{len(queries)} addresses: a batch holds at most {self.max_batch}")
-        if not queries:
-            return []
         rows = [
             AddressRow(str(place), q.street, q.city, q.state, q.zip)
             for place, q in enumerate(queries, start=1)
         ]
-        body = self._post(address_file(rows))
+        return PreparedBatch(tuple(queries), address_file(rows))
+
+    def send_batch(self, batch: PreparedBatch) -> list[GeocodeAnswer]:
+        if not batch.queries:
+            return []
+        body = self._post(batch.payload)
         try:
             lines = read_answer(body)
         except MalformedAnswer as exc:
             raise GeocoderError(f"the geocoder's answer is malformed: {exc}") from None
         if not lines:
-            raise GeocoderError(f"the geocoder answered nothing for {len(queries)} addresses")
-        return _answers(lines, queries)
+            raise GeocoderError(f"the geocoder answered nothing for {len(batch.queries)} addresses")
+        return _answers(lines, batch.queries)
+
+    def geocode_batch(self, queries: Sequence[AddressQuery]) -> list[GeocodeAnswer]:
+        return self.send_batch(self.prepare_batch(queries))
 
     def _post(self, file: bytes) -> bytes:
         boundary = self._boundary()
@@ -112,9 +124,10 @@ class CensusGeocoder:
 def _answers(lines: Sequence[AnswerLine], queries: Sequence[AddressQuery]) -> list[GeocodeAnswer]:
     """Each line's answer for the query at its place in the batch; a bad id is malformed."""
     answers: dict[int, GeocodeAnswer] = {}
+    size, outcomes, no_match = len(queries), _OUTCOMES, GeoOutcome.NO_MATCH
     for line in lines:
         place = int(line.id) if line.id.isascii() and line.id.isdigit() else 0
-        if not 1 <= place <= len(queries):
+        if not 1 <= place <= size:
             raise GeocoderError(
                 f"the geocoder's answer is malformed: line {line.line}: "
                 f"id {line.id[:20]!r} is not one of the batch's"
@@ -123,8 +136,9 @@ def _answers(lines: Sequence[AnswerLine], queries: Sequence[AddressQuery]) -> li
             raise GeocoderError(
                 f"the geocoder's answer is malformed: line {line.line}: id {line.id} again"
             )
-        outcome = _OUTCOMES.get(line.status, GeoOutcome.NO_MATCH)
-        answers[place] = GeocodeAnswer(queries[place - 1].id, outcome, line.block)
+        answers[place] = GeocodeAnswer(
+            queries[place - 1].id, outcomes.get(line.status, no_match), line.block
+        )
     return list(answers.values())
 
 

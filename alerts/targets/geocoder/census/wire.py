@@ -43,6 +43,18 @@ MATCH_FIELDS = 12
 SHORT_FIELDS = 3
 # The widths of the state, county, tract and block codes, whose digits make the block GEOID.
 GEOGRAPHY_WIDTHS = (2, 3, 6, 4)
+# A field CSV reads as it is: quoted, with no quote or line break inside.
+_FREE = r'"[^"\r\n]*"'
+# A well-formed line of the usual kinds: (id, state, county, tract, block, "") for a match,
+# (id, "", "", "", "", status) for a No_Match or a three-field Tie line.
+_PLAIN_LINE = re.compile(
+    rf'^"([^"\r\n]*)",{_FREE},(?:"{MATCH}","(?:{"|".join(MATCH_TYPES)})"(?:,{_FREE}){{4}},'
+    + ",".join(f'"([0-9]{{{width}}})"' for width in GEOGRAPHY_WIDTHS)
+    + rf'|"({NO_MATCH}|{TIE})")\r?$',
+    re.MULTILINE,
+)
+# What csv.writer would quote in an address file's field.
+_NEEDS_QUOTING = re.compile(r'["\r]')
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,10 @@ class AddressRow:
     city: str
     state: str
     zip: str
+
+    @property
+    def fields(self) -> tuple[str, str, str, str, str]:
+        return (self.id, self.street, self.city, self.state, self.zip)
 
     @property
     def echoed(self) -> str:
@@ -80,12 +96,20 @@ class MalformedAnswer(ValueError):
 
 
 def address_file(rows: Iterable[AddressRow]) -> bytes:
-    """The headerless CSV of the addresses: `id,street,city,state,zip` and LF, each."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in rows:
-        writer.writerow((row.id, row.street, row.city, row.state, row.zip))
-    return out.getvalue().encode("utf-8")
+    """The headerless CSV of the addresses: `id,street,city,state,zip` and LF, each.
+
+    Lines with nothing CSV would quote (cleaned addresses never have any) are
+    joined as they are; otherwise csv.writer writes the file.
+    """
+    rows = list(rows)
+    text = "\n".join([",".join(row.fields) for row in rows])
+    if _NEEDS_QUOTING.search(text) or text.count(",") != 4 * len(rows) or (
+        text.count("\n") != max(len(rows) - 1, 0)
+    ):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(row.fields for row in rows)
+        return out.getvalue().encode("utf-8")
+    return (text + "\n").encode("utf-8") if rows else b""
 
 
 def form_body(file: bytes, boundary: str) -> bytes:
@@ -161,31 +185,36 @@ def read_answer(body: bytes) -> list[AnswerLine]:
     """The lines of an answer; MalformedAnswer for anything the documentation does not allow.
 
     A Tie line may carry more fields than the three of No_Match (no recorded Tie
-    line was found); they are ignored, and a Tie is never a match.
+    line was found); they are ignored, and a Tie is never a match. Answers whose
+    every line is a plain one (_PLAIN_LINE) are read in one pass; any other is
+    read field by field, with the same result for the plain lines.
     """
     text = body.decode("utf-8", errors="replace")
+    plain = _plain_lines(text)
+    if plain is not None:
+        return plain
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
         raise MalformedAnswer(f"not CSV ({exc})") from None
-    lines = []
-    for number, fields in enumerate(records, 1):
-        if fields:
-            lines.append(_plain_match(number, fields) or _answer_line(number, fields))
-    return lines
+    return [_answer_line(number, fields) for number, fields in enumerate(records, 1) if fields]
 
 
-def _plain_match(number: int, fields: list[str]) -> AnswerLine | None:
-    """The usual well-formed match line, read quickly; None sends the line to _answer_line."""
-    if len(fields) != MATCH_FIELDS or fields[2] != MATCH or fields[3] not in MATCH_TYPES:
+def _plain_lines(text: str) -> list[AnswerLine] | None:
+    """Every line of `text` if each is a plain match, No_Match or Tie line; else None.
+
+    Each match of _PLAIN_LINE is one whole line (it starts at a line's start, ends at
+    its end and holds no line break), so as many matches as lines means every line is
+    plain: the csv reader would read the same fields from it.
+    """
+    found = _PLAIN_LINE.findall(text)
+    if len(found) != text.count("\n") + (bool(text) and not text.endswith("\n")):
         return None
-    state, county, tract, block = fields[8:]
-    geoid = state + county + tract + block
-    if (len(state), len(county), len(tract), len(block)) != GEOGRAPHY_WIDTHS:
-        return None
-    if not (geoid.isascii() and geoid.isdigit()):
-        return None
-    return AnswerLine(number, fields[0], MATCH, geoid)
+    return [
+        AnswerLine(number, id, short, None) if short
+        else AnswerLine(number, id, MATCH, state + county + tract + block)
+        for number, (id, state, county, tract, block, short) in enumerate(found, 1)
+    ]  # fmt: skip
 
 
 def _answer_line(number: int, fields: list[str]) -> AnswerLine:
