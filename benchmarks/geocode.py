@@ -149,17 +149,17 @@ class TimedClient(census_client.CensusGeocoder):
 
 
 def in_process_run(url: str, path: Path) -> tuple[float, float, int, float, float]:
-    """(wall, waiting on HTTP, matched, time in store_geocodes, CPU seconds) of a run here."""
+    """(wall, waiting on HTTP, matched, time in store_rows, CPU seconds) of a run here."""
     client = TimedClient(url)
     storing = [0.0]
-    store = geocodes_db.store_geocodes
+    store = geocodes_db.store_rows
 
-    def timed_store(db: Database, geocodes: Sequence[geocodes_db.Geocode]) -> None:
+    def timed_store(db: Database, rows: Sequence[geocodes_db.GeocodeRow]) -> None:
         started = time.perf_counter()
-        store(db, geocodes)
+        store(db, rows)
         storing[0] += time.perf_counter() - started
 
-    geocodes_db.store_geocodes = timed_store
+    geocodes_db.store_rows = timed_store
     db = open_db(path)
     try:
         started, cpu = time.perf_counter(), time.process_time()
@@ -167,7 +167,7 @@ def in_process_run(url: str, path: Path) -> tuple[float, float, int, float, floa
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         db.close()
-        geocodes_db.store_geocodes = store
+        geocodes_db.store_rows = store
     return wall, client.waiting, summary.matched, storing[0], cpu
 
 

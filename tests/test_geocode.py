@@ -123,6 +123,12 @@ def test_by_default_only_people_not_exact_whose_address_changed_are_sent(
     assert geo(project, moved_exact)[:3] == (BLOCK, "matched", sha_of("6 Main St"))
 
 
+def test_a_street_with_nothing_a_geocoder_can_use_is_never_counted(geocoding_on, cli):
+    add(geocoding_on, "blank@x.org", ' ,\u00a0" \t', confidence="exact")  # not counted
+    add(geocoding_on, "zip@x.org", "2 Main St", confidence="exact")  # skipped
+    assert run_json(cli) == dict.fromkeys(KEYS, 0) | {"skipped": 1}
+
+
 def test_a_second_run_sends_nothing_and_a_changed_address_is_sent_again(geocoding_on, cli, standin):
     project = geocoding_on
     first = add(project, "a@x.org", "1 Main St")
@@ -480,3 +486,14 @@ def test_the_progress_callback_reports_each_batch(project, standin):
     finally:
         db.close()
     assert seen == [(0, 2), (2, 2)]
+
+
+def test_a_run_leaves_the_connections_checkpoint_setting_as_it_was(project, standin):
+    add(project, "a@x.org", "1 Main St")
+    db = open_db(project / "subscribers.db")
+    try:
+        db.execute("PRAGMA wal_autocheckpoint = 321")
+        assert geocoding.run_geocode(db, CensusGeocoder(standin.url)).matched == 1
+        assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 321
+    finally:
+        db.close()

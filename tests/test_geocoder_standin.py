@@ -163,6 +163,37 @@ def test_lines_the_documentation_does_not_allow_are_refused(body, says):
         wire.read_answer(body)
 
 
+def test_a_plain_answer_reads_as_one_with_an_odd_line_among_plain_ones():
+    # One way for answers of plain lines only, another when a line is not plain
+    # (blank, CRLF-ended, quoted quotes, a longer Tie): the same lines either way.
+    plain = RECORDED_ANSWER + b'"4","1 Twin Oaks Rd, Springfield, IL, 62701","Tie"\n'
+    odd = [b"\n", b'"5","a ""b"", c","No_Match"\r\n', b'"6","a","Tie","-89.6,39.8"\n']
+    assert [tuple(line) for line in wire.read_answer(plain)] == [
+        (1, "3", wire.MATCH, "360610050001002"),
+        (2, "2", wire.NO_MATCH, None),
+        (3, "1", wire.NO_MATCH, None),
+        (4, "4", wire.TIE, None),
+    ]
+    fields = [(x.id, x.status, x.block) for x in wire.read_answer(plain)]
+    odd_fields = [[], [("5", wire.NO_MATCH, None)], [("6", wire.TIE, None)]]
+    for line, read in zip(odd, odd_fields, strict=True):
+        lines = wire.read_answer(plain + line + plain)
+        assert [(x.id, x.status, x.block) for x in lines] == fields + read + fields
+        assert [x.line for x in lines] == [n for n in range(1, 10) if line.strip() or n != 5]
+    assert wire.read_answer(plain.rstrip(b"\n"))[-1].id == "4"  # no LF after the last line
+
+
+def test_an_address_file_quotes_only_what_csv_must():
+    rows = [wire.AddressRow("1", "4600 Silver Hill Rd", "SUITLAND", "MD", "20746"),
+            wire.AddressRow("2", "79 Wistful Vista", "Wistful Vista", "IL", "")]  # fmt: skip
+    assert wire.address_file(rows) == (
+        b"1,4600 Silver Hill Rd,SUITLAND,MD,20746\n2,79 Wistful Vista,Wistful Vista,IL,\n"
+    )
+    odd = wire.AddressRow("3", 'Apt 2, "Rear"', "New\nYork", "NY", "10003")
+    assert wire.address_file([odd]) == b'3,"Apt 2, ""Rear""","New\nYork",NY,10003\n'
+    assert wire.read_address_file(wire.address_file([*rows, odd])) == [*rows, odd]
+
+
 @pytest.mark.parametrize(
     "answer",
     [b'"9","a","No_Match"\n', b'"1","a","No_Match"\n"1","a","No_Match"\n', b'"x","a","Tie"\n'],

@@ -1188,6 +1188,33 @@ def m120_geocodes_and_blocks(db: Database) -> None:
     )
 
 
+@migration(121)
+def m121_block_file_states_and_addressed_by(db: Database) -> None:
+    # block_files.state_fips is the state's two-digit FIPS code, the first two digits of
+    # each of its blocks' GEOIDs, so a geocoded subscriber's block finds its file.
+    # The partial index finds the geocoded subscribers, often few, without a scan.
+    # send_ledger.addressed_by freezes, when a campaign's recipients are chosen, how
+    # each recipient's House district was known: from their street address (a block
+    # file), their ZIP, their own pick, or not at all. Rows frozen before are filled
+    # from the subscribers as they are now.
+    _run(
+        db,
+        """
+        ALTER TABLE block_files ADD COLUMN state_fips TEXT;
+        CREATE INDEX subscribers_geo_block ON subscribers (geo_block) WHERE geo_block IS NOT NULL;
+        ALTER TABLE send_ledger ADD COLUMN addressed_by TEXT
+            CHECK (addressed_by IN ('address', 'zip', 'chosen', 'unknown'));
+        UPDATE send_ledger SET addressed_by = (
+            SELECT CASE
+                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,chosen,%' THEN 'chosen'
+                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,address,%' THEN 'address'
+                WHEN s.cd_district IS NOT NULL THEN 'zip'
+                ELSE 'unknown' END
+            FROM subscribers AS s WHERE s.id = send_ledger.subscriber_id)
+        """,
+    )
+
+
 @migration(130)
 def m130_rate_limits_and_signups(db: Database) -> None:
     # rate_limits counts uses per fixed window; the key is an HMAC under a salt in
@@ -1249,29 +1276,23 @@ def m130_rate_limits_and_signups(db: Database) -> None:
     )
 
 
-@migration(121)
-def m121_block_file_states_and_addressed_by(db: Database) -> None:
-    # block_files.state_fips is the state's two-digit FIPS code, the first two digits of
-    # each of its blocks' GEOIDs, so a geocoded subscriber's block finds its file.
-    # The partial index finds the geocoded subscribers, often few, without a scan.
-    # send_ledger.addressed_by freezes, when a campaign's recipients are chosen, how
-    # each recipient's House district was known: from their street address (a block
-    # file), their ZIP, their own pick, or not at all. Rows frozen before are filled
-    # from the subscribers as they are now.
+@migration(131)
+def m131_one_pending_signup_per_address(db: Database) -> None:
+    # An address has one pending signup: a unique index now keeps that (older duplicates,
+    # if any, are expired with their personal fields blanked), so storing a signup is one
+    # upsert. The rate limiter's salt is made here, once, so every connection reads the
+    # same committed salt and may keep it.
     _run(
         db,
         """
-        ALTER TABLE block_files ADD COLUMN state_fips TEXT;
-        CREATE INDEX subscribers_geo_block ON subscribers (geo_block) WHERE geo_block IS NOT NULL;
-        ALTER TABLE send_ledger ADD COLUMN addressed_by TEXT
-            CHECK (addressed_by IN ('address', 'zip', 'chosen', 'unknown'));
-        UPDATE send_ledger SET addressed_by = (
-            SELECT CASE
-                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,chosen,%' THEN 'chosen'
-                WHEN ',' || coalesce(s.cd_flags, '') || ',' LIKE '%,address,%' THEN 'address'
-                WHEN s.cd_district IS NOT NULL THEN 'zip'
-                ELSE 'unknown' END
-            FROM subscribers AS s WHERE s.id = send_ledger.subscriber_id)
+        UPDATE signups SET status = 'expired', email = NULL, email_key = NULL,
+            first_name = NULL, last_name = NULL, street = NULL, city = NULL, state = NULL,
+            zip = NULL
+        WHERE status = 'pending' AND id NOT IN (
+            SELECT max(id) FROM signups WHERE status = 'pending' GROUP BY email_key);
+        CREATE UNIQUE INDEX signups_pending_key ON signups (email_key) WHERE status = 'pending';
+        INSERT OR IGNORE INTO meta (key, value)
+            VALUES ('rate_limit_key', lower(hex(randomblob(32))))
         """,
     )
 
@@ -1330,25 +1351,6 @@ def m140_visitors_and_shares(db: Database) -> None:
     )
 
 
-@migration(160)
-def m160_follow_ups_and_deadlines(db: Database) -> None:
-    # A letter sent from a follow-up's email (a campaign with `letter_campaign`) is
-    # recorded for the campaign whose letter it is, with the follow-up in
-    # via_campaign_id; `late` marks a letter said to be sent after the deadline.
-    # campaigns.deadline is the campaign file's deadline as last prepared (ISO 8601
-    # with its offset), so that stats can split letters at it.
-    _run(
-        db,
-        """
-        ALTER TABLE events ADD COLUMN via_campaign_id INTEGER REFERENCES campaigns (id);
-        ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX events_via_campaign ON events (via_campaign_id, kind, subscriber_id)
-            WHERE via_campaign_id IS NOT NULL;
-        ALTER TABLE campaigns ADD COLUMN deadline TEXT
-        """,
-    )
-
-
 @migration(150)
 def m150_frozen_stances(db: Database) -> None:
     # Where each member stood on a campaign's bill when the campaign's send first froze
@@ -1379,23 +1381,21 @@ def m150_frozen_stances(db: Database) -> None:
     )
 
 
-@migration(131)
-def m131_one_pending_signup_per_address(db: Database) -> None:
-    # An address has one pending signup: a unique index now keeps that (older duplicates,
-    # if any, are expired with their personal fields blanked), so storing a signup is one
-    # upsert. The rate limiter's salt is made here, once, so every connection reads the
-    # same committed salt and may keep it.
+@migration(160)
+def m160_follow_ups_and_deadlines(db: Database) -> None:
+    # A letter sent from a follow-up's email (a campaign with `letter_campaign`) is
+    # recorded for the campaign whose letter it is, with the follow-up in
+    # via_campaign_id; `late` marks a letter said to be sent after the deadline.
+    # campaigns.deadline is the campaign file's deadline as last prepared (ISO 8601
+    # with its offset), so that stats can split letters at it.
     _run(
         db,
         """
-        UPDATE signups SET status = 'expired', email = NULL, email_key = NULL,
-            first_name = NULL, last_name = NULL, street = NULL, city = NULL, state = NULL,
-            zip = NULL
-        WHERE status = 'pending' AND id NOT IN (
-            SELECT max(id) FROM signups WHERE status = 'pending' GROUP BY email_key);
-        CREATE UNIQUE INDEX signups_pending_key ON signups (email_key) WHERE status = 'pending';
-        INSERT OR IGNORE INTO meta (key, value)
-            VALUES ('rate_limit_key', lower(hex(randomblob(32))))
+        ALTER TABLE events ADD COLUMN via_campaign_id INTEGER REFERENCES campaigns (id);
+        ALTER TABLE events ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX events_via_campaign ON events (via_campaign_id, kind, subscriber_id)
+            WHERE via_campaign_id IS NOT NULL;
+        ALTER TABLE campaigns ADD COLUMN deadline TEXT
         """,
     )
 

@@ -181,15 +181,15 @@ class _Batches:
         at = utc_now()
         fingerprints = {q.id: q.sha256 for q in queries}
         rows = [
-            (a.id, a.block, a.outcome.value, fingerprints[a.id], at, 0)
+            (a.id, a.block, str(a.outcome), fingerprints[a.id], at, 0)
             for a in answers
             if a.id in fingerprints
         ]
         geocodes_db.store_rows(self.db, rows)
-        outcomes = Counter(a.outcome for a in answers if a.id in fingerprints)
-        summary.matched += outcomes[GeoOutcome.MATCHED]
-        summary.ties += outcomes[GeoOutcome.TIE]
-        summary.not_matched += outcomes[GeoOutcome.NO_MATCH]
+        outcomes = Counter(row[2] for row in rows)  # the outcomes' values, plain strings
+        summary.matched += outcomes[GeoOutcome.MATCHED.value]
+        summary.ties += outcomes[GeoOutcome.TIE.value]
+        summary.not_matched += outcomes[GeoOutcome.NO_MATCH.value]
         summary.failed += len(queries) - len(rows)
 
 

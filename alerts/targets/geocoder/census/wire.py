@@ -24,6 +24,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 BATCH_PATH = "/geocoder/geographies/addressbatch"
 BENCHMARK = "Public_AR_Current"
@@ -77,9 +78,11 @@ class AddressRow:
         return ", ".join((self.street, self.city, self.state, self.zip))
 
 
-@dataclass(frozen=True)
-class AnswerLine:
-    """One line of an answer, read: the id, the status and, for a match, the block GEOID."""
+class AnswerLine(NamedTuple):
+    """One line of an answer, read: the id, the status and, for a match, the block GEOID.
+
+    A tuple, as 10,000 of them are made for each batch.
+    """
 
     line: int  # 1-based, for messages
     id: str
@@ -103,8 +106,10 @@ def address_file(rows: Iterable[AddressRow]) -> bytes:
     """
     rows = list(rows)
     text = "\n".join([",".join(row.fields) for row in rows])
-    if _NEEDS_QUOTING.search(text) or text.count(",") != 4 * len(rows) or (
-        text.count("\n") != max(len(rows) - 1, 0)
+    if (
+        _NEEDS_QUOTING.search(text)
+        or text.count(",") != 4 * len(rows)
+        or (text.count("\n") != max(len(rows) - 1, 0))
     ):
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows(row.fields for row in rows)
