@@ -35,6 +35,7 @@ LAYERS = {
     "errors": 0,
     "models": 0,
     "clock": 0,
+    "standins": 0,
     "files": 0,
     "db": 1,
     "subscribers": 2,

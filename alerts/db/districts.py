@@ -428,13 +428,13 @@ SELECT sub.id, coalesce(sub.zip, '') AS zip, coalesce(sub.state, '') AS state,
 FROM (SELECT congress FROM roster_versions ORDER BY id DESC LIMIT 1) AS rv
 -- CROSS JOIN keeps this order: the subscribers (a few, by id) first, then a key lookup in
 -- census_blocks, never a scan of a Congress's millions of blocks.
-CROSS JOIN subscribers AS sub
+{{subscribers}}
 CROSS JOIN block_files AS bf
-    ON bf.congress = rv.congress AND bf.state_fips = substr(sub.geo_block, 1, 2)
-CROSS JOIN census_blocks AS cb ON cb.congress = rv.congress AND cb.geoid = sub.geo_block
+    ON bf.congress = rv.congress AND bf.state_fips = substr({{block}}, 1, 2)
+CROSS JOIN census_blocks AS cb ON cb.congress = rv.congress AND cb.geoid = {{block}}
 LEFT JOIN temp._district_map AS m ON m.zip = coalesce(sub.zip, '')
     AND m.state = coalesce(sub.state, '') AND m.cd_choice = coalesce(sub.cd_choice, -1)
-WHERE sub.geo_block IS NOT NULL {{and_where}}
+WHERE {{block}} IS NOT NULL {{and_where}}
     AND ',' || coalesce(m.flags, '') || ',' NOT LIKE '%,{DistrictFlag.CHOSEN},%'
 """
 
@@ -445,6 +445,53 @@ UPDATE subscribers AS sub SET cd_state = a.home_state, cd_district = a.district,
 FROM temp._district_address AS a
 WHERE sub.id = a.id AND (sub.cd_state IS NOT a.home_state OR sub.cd_district IS NOT a.district
     OR sub.cd_confidence IS NOT '{Confidence.EXACT}' OR sub.cd_flags IS NOT a.flags)
+"""
+
+
+def _address_answers(and_where: str) -> str:
+    """_ADDRESS_ANSWERS for the subscribers `and_where` selects, by the blocks stored."""
+    return (
+        _ADDRESS_ANSWERS.replace("{subscribers}", "CROSS JOIN subscribers AS sub")
+        .replace("{block}", "sub.geo_block")
+        .replace("{and_where}", and_where)
+    )
+
+
+# A batch of geocodes (temp table: id and the geo_* columns) stored with its districts:
+# each row's new geo_* values, and the district its new block gives (_district_address),
+# else its ZIP answer, else the one it has. Rows are written once, by _GEOCODED_UPDATE.
+_GEOCODED_ADDRESS = (
+    _ADDRESS_ANSWERS.replace(
+        "{subscribers}",
+        'CROSS JOIN temp."{geocoded}" AS g CROSS JOIN subscribers AS sub ON sub.id = g.id',
+    )
+    .replace("{block}", "g.geo_block")
+    .replace("{and_where}", "")
+)
+_GEOCODED_ROWS = f"""
+CREATE TEMP TABLE _district_geocoded AS
+SELECT g.id, g.geo_block, g.geo_outcome, g.geo_address_sha256, g.geo_at, g.geo_typed,
+    CASE WHEN a.id IS NOT NULL THEN a.home_state WHEN m.zip IS NOT NULL THEN m.home_state
+        ELSE sub.cd_state END AS cd_state,
+    CASE WHEN a.id IS NOT NULL THEN a.district WHEN m.zip IS NOT NULL THEN m.district
+        ELSE sub.cd_district END AS cd_district,
+    CASE WHEN a.id IS NOT NULL THEN '{Confidence.EXACT}' WHEN m.zip IS NOT NULL
+        THEN m.confidence ELSE sub.cd_confidence END AS cd_confidence,
+    CASE WHEN a.id IS NOT NULL THEN a.flags WHEN m.zip IS NOT NULL THEN m.flags
+        ELSE sub.cd_flags END AS cd_flags
+FROM temp."{{geocoded}}" AS g
+CROSS JOIN subscribers AS sub ON sub.id = g.id
+LEFT JOIN temp._district_address AS a ON a.id = g.id
+LEFT JOIN temp._district_map AS m ON m.zip = coalesce(sub.zip, '')
+    AND m.state = coalesce(sub.state, '') AND m.cd_choice = coalesce(sub.cd_choice, -1)
+"""
+_GEOCODED_UPDATE = """
+UPDATE subscribers AS sub SET (geo_block, geo_outcome, geo_address_sha256, geo_at, geo_typed,
+    cd_state, cd_district, cd_confidence, cd_flags) = (b.geo_block, b.geo_outcome,
+    b.geo_address_sha256, b.geo_at, b.geo_typed, b.cd_state, b.cd_district, b.cd_confidence,
+    b.cd_flags)
+FROM temp._district_geocoded AS b
+WHERE sub.id = b.id
 """
 
 
@@ -462,7 +509,13 @@ WHERE m.home_state IS NOT a.old_state OR m.district IS NOT a.old_district GROUP 
 """
 
 
-_RESOLVE_TEMP_TABLES = ("_district_raw", "_district_facts", "_district_map", "_district_address")
+_RESOLVE_TEMP_TABLES = (
+    "_district_raw",
+    "_district_facts",
+    "_district_map",
+    "_district_address",
+    "_district_geocoded",
+)
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -484,13 +537,30 @@ def resolve_districts(db: Database, ids_table: str | None = None) -> int:
         and_where = f'AND sub.id IN (SELECT id FROM temp."{ids_table}")'
     with write_transaction(db):
         _build_district_map(db, f"subscribers {where}")
-        db.execute(_ADDRESS_ANSWERS.replace("{and_where}", and_where))
+        db.execute(_address_answers(and_where))
         before = db.conn.total_changes
         db.execute(_RESOLVE_UPDATE.replace("{and_where}", and_where))
         db.execute(_ADDRESS_UPDATE)
         changed = db.conn.total_changes - before
         drop_resolve_tables(db)
     return changed
+
+
+def store_geocoded(db: Database, geocoded: str) -> None:
+    """Store a batch of geocodes and the districts they give, one UPDATE of each row.
+
+    `geocoded` is a temp table of id, geo_block, geo_outcome, geo_address_sha256,
+    geo_at and geo_typed. The districts are those resolve_districts would give
+    those rows after the geocodes are stored. Runs inside the caller's transaction.
+    """
+    if not _IDENTIFIER.fullmatch(geocoded) or not _temp_table_exists(db, geocoded):
+        raise ValueError(f"store_geocoded: no temp table named {geocoded!r}")
+    with write_transaction(db):
+        _build_district_map(db, f'subscribers WHERE id IN (SELECT id FROM temp."{geocoded}")')
+        db.execute(_GEOCODED_ADDRESS.replace("{geocoded}", geocoded))
+        db.execute(_GEOCODED_ROWS.replace("{geocoded}", geocoded))
+        db.execute(_GEOCODED_UPDATE)
+        drop_resolve_tables(db)
 
 
 def resolve_subscriber_districts(db: Database, subscriber_ids: Iterable[int]) -> int:
@@ -514,7 +584,7 @@ def resolve_districts_counting_moves(db: Database) -> dict[str, int]:
     """
     with write_transaction(db):
         _build_district_map(db, "subscribers", _RAW_KEYS_WITH_ANSWERS)
-        db.execute(_ADDRESS_ANSWERS.replace("{and_where}", ""))
+        db.execute(_address_answers(""))
         moves: dict[str, int] = {}
         for query, sign in ((_MOVES, 1), (_ADDRESS_ZIP_MOVES, -1), (_ADDRESS_MOVES, 1)):
             for state, people in db.execute(query).fetchall():

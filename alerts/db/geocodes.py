@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from alerts.db.connection import Database, write_transaction
-from alerts.db.districts import resolve_districts
+from alerts.db.districts import store_geocoded
 from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.subscribers import sendable
 
@@ -27,13 +27,6 @@ _MAY_NEED = "geo_typed = 0 AND (cd_confidence <> 'exact' OR geo_address_sha256 I
 # A row of the batch stored: id, block, outcome, fingerprint, time, typed (0 or 1).
 GeocodeRow = tuple[int, str | None, str, str, str, int]
 _GEOCODED = "_geocoded"
-_STORE = f"""
-UPDATE subscribers
-SET (geo_block, geo_outcome, geo_address_sha256, geo_at, geo_typed) = (
-    SELECT g.geo_block, g.geo_outcome, g.geo_address_sha256, g.geo_at, g.geo_typed
-    FROM temp.{_GEOCODED} AS g WHERE g.id = subscribers.id)
-WHERE id IN (SELECT id FROM temp.{_GEOCODED})
-"""
 
 
 @dataclass(frozen=True)
@@ -101,7 +94,7 @@ def store_geocodes(db: Database, geocodes: Sequence[Geocode]) -> None:
 
 
 def store_rows(db: Database, rows: Sequence[GeocodeRow]) -> None:
-    """store_geocodes of a batch's rows: one UPDATE, then the districts, in one commit."""
+    """store_geocodes of a batch's rows: each row written once, with its district, in one commit."""
     with write_transaction(db):
         db.execute(f"DROP TABLE IF EXISTS temp.{_GEOCODED}")
         db.execute(
@@ -110,8 +103,7 @@ def store_rows(db: Database, rows: Sequence[GeocodeRow]) -> None:
         )
         db.conn.executemany(f"INSERT OR REPLACE INTO temp.{_GEOCODED} VALUES (?, ?, ?, ?, ?, ?)",
                             rows)  # fmt: skip
-        db.execute(_STORE)
-        resolve_districts(db, _GEOCODED)
+        store_geocoded(db, _GEOCODED)
         db.execute(f"DROP TABLE temp.{_GEOCODED}")
 
 

@@ -32,7 +32,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +51,7 @@ from alerts.bills.congress_gov.wire import (
     cosponsors_path,
 )
 from alerts.models import BILL_TYPES, BillId
+from alerts.standins import Standin, StandinServer
 
 CONTROL_PATH = "/_standin/control"
 _BILL_PATH_RE = re.compile(
@@ -229,16 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(StandinServer):
     standin: CongressGovStandin
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that gave up on a slow answer is expected here
 
-
-class CongressGovStandin:
+class CongressGovStandin(Standin[Fault]):
     """The stand-in on a free loopback port (or `port`); a context manager, or start()/stop().
 
     With `api_key` only that key is accepted; without it, any key is.
@@ -254,47 +250,8 @@ class CongressGovStandin:
         self.api_key = api_key
         self.bills: dict[BillId, StandinBill] = dict(bills or {})
         self.requests: list[RequestRecord] = []
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._serving = threading.Event()
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.standin = self
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL to give as congress_api_url."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> CongressGovStandin:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._serving.set()
-        self._server.serve_forever(poll_interval=0.05)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._serving.is_set():
-            self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> CongressGovStandin:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def inject(self, *faults: Fault) -> None:
-        with self._lock:
-            self._faults.extend(faults)
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        super().__init__(port, _Handler, _Server)
+        self._server.standin = self  # type: ignore[attr-defined]
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -303,16 +260,6 @@ class CongressGovStandin:
                 "pending_faults": len(self._faults),
                 "bills": len(self.bills),
             }
-
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
-            return fault
 
     # ---- answers
 

@@ -30,7 +30,7 @@ import time
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from alerts.delivery.providers.sendgrid.wire import (
     MAX_SUBSTITUTION_BYTES,
     RECIPIENT_ARG,
 )
+from alerts.standins import Standin, StandinServer
 
 CONTROL_PATH = "/_fake/control"
 STATS_PATH = "/_fake/stats"
@@ -609,16 +610,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(StandinServer):
     fake: FakeSendGrid
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # a client that hung up on a slow answer is expected here
 
-
-class FakeSendGrid:
+class FakeSendGrid(Standin[Fault]):
     """The fake on a free loopback port (or `port`); use as a context manager or start()/stop()."""
 
     def __init__(
@@ -630,55 +626,23 @@ class FakeSendGrid:
         latency: float = 0.0,
         max_body_bytes: int = MAX_BODY_BYTES,
     ):
+        super().__init__(port, _Handler, _Server)
         self.api_key = api_key
         self.latency = latency
         self.max_body_bytes = max_body_bytes
         self.requests: list[RequestRecord] = []
         self.accepted: list[Accepted] = []
-        self._faults: list[Fault] = []
         self._bad_addresses: set[str] = set()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._serving = threading.Event()
         self._active = 0
         self.max_concurrent = 0  # most mail/send requests being handled at once
         self._store = open(store, "a", encoding="utf-8") if store else None  # noqa: SIM115
-        self._server = _Server(("127.0.0.1", port), _Handler)
-        self._server.fake = self
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        """The host to give SendGridAPIClient (it adds /v3/mail/send itself)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeSendGrid:
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self._serving.set()
-        self._server.serve_forever(poll_interval=0.05)
+        self._server.fake = self  # type: ignore[attr-defined]
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._serving.is_set():
-            self._server.shutdown()
-        self._server.server_close()
+        super().stop()
         if self._store:
             self._store.close()
             self._store = None
-
-    def __enter__(self) -> FakeSendGrid:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- faults
 
@@ -691,19 +655,9 @@ class FakeSendGrid:
                     self._faults.append(fault)
 
     def clear_faults(self) -> None:
+        super().clear_faults()
         with self._lock:
-            self._faults.clear()
             self._bad_addresses.clear()
-
-    def _next_fault(self) -> Fault | None:
-        with self._lock:
-            if not self._faults:
-                return None
-            fault = self._faults[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                self._faults.pop(0)
-            return fault
 
     # ---- what was received
 
