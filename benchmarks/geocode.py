@@ -206,8 +206,8 @@ def main() -> None:
         f" work {work:.2f} s = {work / wall:.1%} of the wall time ({matched:,} matched)"
     )
     print(
-        f"  of the work: storing (geocodes and districts, one commit a batch) {storing:.2f} s;"
-        f" choosing, building requests, reading answers {work - storing:.2f} s"
+        f"  storing (geocodes and districts, one commit a batch): {storing:.2f} s, most of it"
+        " while the next batch is out (only the last batch's is not overlapped)"
     )
     print(
         f"  CPU time of the run in process: {cpu:.2f} s = {cpu / wall:.1%} of its wall time"

@@ -382,6 +382,13 @@ CREATE TABLE forgotten (
             forgotten_at TEXT NOT NULL
         ) WITHOUT ROWID;
 
+-- table geocode_journal on geocode_journal
+CREATE TABLE geocode_journal (
+            id INTEGER PRIMARY KEY,
+            rows TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+
 -- table import_runs on import_runs
 CREATE TABLE import_runs (
             id INTEGER PRIMARY KEY,

@@ -20,6 +20,7 @@ from stats_data import add_campaign
 
 from alerts.db import districts as districts_db
 from alerts.db import open_db
+from alerts.db.geocodes import Geocode, store_geocodes
 from alerts.db.ledger import ledger_freeze
 from alerts.errors import RosterError
 from alerts.reports.figures import campaign_stats
@@ -358,6 +359,26 @@ def test_a_pick_wins_over_the_block_and_the_block_over_the_zip(congress_119, tmp
     congress_119.execute("UPDATE subscribers SET geo_block = NULL WHERE id = ?", [picked])
     districts_db.resolve_districts(congress_119)
     assert resolved(congress_119, picked) == ("CA", None, "ambiguous", ())
+
+
+def test_a_stored_batch_of_geocodes_keeps_the_precedence(congress_119, tmp_path):
+    load_blocks(congress_119, [write(tmp_path, "ca.txt", CA_BAF)], congress=119)
+    picked, other, missed = (person(congress_119, "90210", "CA") for _ in range(3))
+    districts_db.resolve_districts(congress_119)
+    choose_district(congress_119, picked, 30)
+    at = "2026-06-01T00:00:00Z"
+    store_geocodes(congress_119, [
+        Geocode(picked, "matched", CA_36, "a" * 64, at),
+        Geocode(other, "matched", CA_36, "b" * 64, at),
+        Geocode(missed, "no_match", None, "c" * 64, at)])  # fmt: skip
+    assert resolved(congress_119, picked) == ("CA", 30, "ambiguous", ("chosen",))
+    assert resolved(congress_119, other) == ("CA", 36, "exact", ("address",))
+    assert resolved(congress_119, missed) == ("CA", None, "ambiguous", ())
+    columns = "id, geo_block, geo_outcome, geo_address_sha256, geo_at"
+    stored = congress_119.execute(f"SELECT {columns} FROM subscribers ORDER BY id").fetchall()
+    assert stored == [(picked, CA_36, "matched", "a" * 64, at),
+                      (other, CA_36, "matched", "b" * 64, at),
+                      (missed, None, "no_match", "c" * 64, at)]  # fmt: skip
 
 
 def test_the_block_wins_over_a_state_the_zip_contradicts(congress_119, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts.db import geocodes as geocodes_db
 from alerts.db import open_db
 from alerts.errors import GeocoderError, LookupFailed
 from alerts.targets import geocoding
@@ -305,15 +306,42 @@ def test_kill_9_loses_at_most_the_batch_in_flight(project, cli, monkeypatch):
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
         assert process.returncode == -signal.SIGKILL
-    done = _stored(db_path)
+    done, kept = _stored(db_path), _kept(db_path)
     assert done in (10_000, 20_000), done  # whole batches only
+    assert kept in (0, 10_000), kept  # and at most one answered batch kept, not yet stored
     with CensusGeocoderStandin(table=[], match_unknown=[BLOCK]) as server:
         monkeypatch.setenv("ALERTS_GEOCODER_URL", server.url)
         summary = run_json(cli)
         again = [len(record.rows) for record in server.requests]
-    assert sum(again) == total - done and summary["sent"] == total - done
-    assert summary["skipped"] == done
-    assert _stored(db_path) == total
+    assert sum(again) == total - done - kept and summary["sent"] == total - done - kept
+    assert summary["skipped"] == done + kept
+    assert _stored(db_path) == total and _kept(db_path) == 0
+
+
+def _kept(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as db:
+        row = db.execute("SELECT coalesce(sum(json_array_length(rows)), 0) FROM geocode_journal")
+        return int(row.fetchone()[0])
+
+
+def test_answers_kept_by_a_killed_run_are_stored_first_but_never_for_the_forgotten(
+    geocoding_on, cli, standin
+):
+    project = geocoding_on
+    kept = add(project, "kept@x.org", "1 Main St")
+    gone = add(project, "gone@x.org", "2 Main St")
+    with open_db(project / "subscribers.db") as db:
+        rows = [(person, BLOCK, "matched", sha_of(street), NOW, 0)
+                for person, street in ((kept, "1 Main St"), (gone, "2 Main St"))]  # fmt: skip
+        geocodes_db.journal_answers(db, rows)  # as a run killed before storing them leaves it
+    cli("subscribers", "forget", "gone@x.org")
+
+    summary = run_json(cli)
+
+    assert summary["sent"] == 0 and standin.requests == []  # the kept answer is not asked again
+    assert geo(project, kept)[:3] == (BLOCK, "matched", sha_of("1 Main St"))
+    assert geo(project, gone) == (None, None, None, None)
+    assert _kept(project / "subscribers.db") == 0
 
 
 # --------------------------------------------------------------------------

@@ -8,11 +8,12 @@ of its subscribers in the same transaction (districts.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from alerts.db.connection import Database, write_transaction
+from alerts.db.connection import Database, inserted_id, utc_now, write_transaction
 from alerts.db.districts import store_geocoded
 from alerts.db.id_lists import IN_ID_LIST, id_list
 from alerts.db.subscribers import sendable
@@ -105,6 +106,47 @@ def store_rows(db: Database, rows: Sequence[GeocodeRow]) -> None:
                             rows)  # fmt: skip
         store_geocoded(db, _GEOCODED)
         db.execute(f"DROP TABLE temp.{_GEOCODED}")
+
+
+def journal_answers(db: Database, rows: Sequence[GeocodeRow]) -> int:
+    """Keep a batch's answers durably, before they are stored (one small commit): their id."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "INSERT INTO geocode_journal (rows, received_at) VALUES (?, ?)",
+            [json.dumps(rows), utc_now()],
+        )
+        return inserted_id(cursor)
+
+
+def store_journaled(db: Database, journal_id: int, rows: Sequence[GeocodeRow]) -> None:
+    """store_rows of kept answers, their journal entry deleted in the same commit.
+
+    Someone forgotten since the answers came is left out: nothing of theirs is stored.
+    """
+    with write_transaction(db):
+        forgotten = {
+            row[0]
+            for row in db.execute(
+                f"SELECT id FROM subscribers WHERE status = 'forgotten' AND id {IN_ID_LIST}",
+                [id_list(r[0] for r in rows)],
+            )
+        }
+        store_rows(db, [r for r in rows if r[0] not in forgotten])
+        db.execute("DELETE FROM geocode_journal WHERE id = ?", [journal_id])
+
+
+def journaled(db: Database) -> list[tuple[int, list[GeocodeRow]]]:
+    """Answers kept but not stored (a run was killed between the two), oldest first."""
+    return [
+        (journal_id, [_row(item) for item in json.loads(text)])
+        for journal_id, text in db.execute("SELECT id, rows FROM geocode_journal ORDER BY id")
+    ]
+
+
+def _row(item: list[object]) -> GeocodeRow:
+    id, block, outcome, sha256, at, typed = item
+    return (int(str(id)), None if block is None else str(block), str(outcome), str(sha256),
+            str(at), int(str(typed)))  # fmt: skip
 
 
 @contextmanager

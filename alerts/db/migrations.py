@@ -1432,3 +1432,22 @@ def m185_a_move_forgets_the_block(db: Database) -> None:
         END
         """,
     )
+
+
+@migration(186)
+def m186_geocode_journal(db: Database) -> None:
+    # A batch's answers, kept the moment they arrive and deleted in the commit that
+    # stores them: `targets geocode` stores one batch while the next is out, and a run
+    # killed in between stores the kept answers at its next start, so the kill still
+    # loses at most the batch in flight. Rows hold subscriber ids, blocks, outcomes
+    # and fingerprints: never an address.
+    _run(
+        db,
+        """
+        CREATE TABLE geocode_journal (
+            id INTEGER PRIMARY KEY,
+            rows TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        )
+        """,
+    )

@@ -2,10 +2,11 @@
 
 `run_geocode` picks the subscribed people with a street address who need a
 geocode, sends their addresses to a geocoder (geocoder/) in batches of its size,
-and stores each batch's answers in one commit, their districts re-resolved in the
-same commit. So a process killed mid-run loses at most the batch in flight, and
-the next run does not send the finished batches again: their addresses now carry
-the fingerprint they were geocoded from. A batch that fails (a timeout, an HTTP
+keeps each batch's answers in a journal as they arrive, and stores them in one
+commit, their districts re-resolved in the same commit, while the next batch is
+out. So a process killed mid-run loses at most the batch in flight (kept answers
+are stored at the next start), and the next run does not send the finished
+batches again: their addresses now carry the fingerprint they were geocoded from. A batch that fails (a timeout, an HTTP
 error, a malformed answer) changes nothing; nor does an address the answer left out.
 
 Who is sent, by default: people whose district is not `exact`, or was set by an
@@ -143,9 +144,11 @@ class _Call:
 class _Batches:
     """Sends batches, one in flight at a time, and stores their answers into the summary.
 
-    A batch goes out once the one before is stored, so a process killed at any moment
-    loses at most the batch in flight; while it is out, the WAL is checkpointed and
-    the next batch is read and encoded.
+    A batch's answers are kept in the journal (one small commit) the moment they
+    arrive; then the next batch goes out, and the answers are stored while it is
+    out. So a process killed at any moment loses at most the batch in flight: kept
+    answers are stored at the next run's start. While a batch is out, the WAL is
+    also checkpointed and the next batch is read and encoded.
     """
 
     db: Database
@@ -153,16 +156,29 @@ class _Batches:
     summary: GeocodeSummary
     on_failure: Callable[[str], None] | None
     in_flight: _Call | None = None
+    kept: tuple[int, list[geocodes_db.GeocodeRow]] | None = None  # answered, not yet stored
 
     def send(self, batch: PreparedBatch) -> None:
-        self.finish()
+        self._keep_answers()
         self.summary.batches += 1
         self.summary.sent += len(batch.queries)
         self.in_flight = _Call(self.geocoder, batch)
+        self._store_kept()
         geocodes_db.checkpoint(self.db)
 
     def finish(self) -> None:
-        """Wait for the batch in flight, if any, and store its answers."""
+        """Wait for the batch in flight, if any, and store every answer."""
+        self._keep_answers()
+        self._store_kept()
+
+    def _store_kept(self) -> None:
+        if self.kept is not None:
+            journal_id, rows = self.kept
+            geocodes_db.store_journaled(self.db, journal_id, rows)
+            self.kept = None
+
+    def _keep_answers(self) -> None:
+        """Wait for the batch in flight, if any, and keep its answers in the journal."""
         if self.in_flight is None:
             return
         call, self.in_flight = self.in_flight, None
@@ -185,7 +201,7 @@ class _Batches:
             for a in answers
             if a.id in fingerprints
         ]
-        geocodes_db.store_rows(self.db, rows)
+        self.kept = (geocodes_db.journal_answers(self.db, rows), rows)
         outcomes = Counter(row[2] for row in rows)  # the outcomes' values, plain strings
         summary.matched += outcomes[GeoOutcome.MATCHED.value]
         summary.ties += outcomes[GeoOutcome.TIE.value]
@@ -209,6 +225,8 @@ def run_geocode(
     batch is asked with no transaction open, then stored in one commit. Whoever has
     a street and is not sent is skipped.
     """
+    for journal_id, rows in geocodes_db.journaled(db):  # a killed run's last answers
+        geocodes_db.store_journaled(db, journal_id, rows)
     since = _resume_point(db) if everyone and ids is None else None
     selection = _Selection(everyone, limit, since, geocoder.max_batch)
     summary = GeocodeSummary()
