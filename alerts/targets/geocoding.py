@@ -6,8 +6,9 @@ keeps each batch's answers in a journal as they arrive, and stores them in one
 commit, their districts re-resolved in the same commit, while the next batch is
 out. So a process killed mid-run loses at most the batch in flight (kept answers
 are stored at the next start), and the next run does not send the finished
-batches again: their addresses now carry the fingerprint they were geocoded from. A batch that fails (a timeout, an HTTP
-error, a malformed answer) changes nothing; nor does an address the answer left out.
+batches again: their addresses now carry the fingerprint they were geocoded from.
+A batch that fails (a timeout, an HTTP error, a malformed answer) changes nothing;
+nor does an address the answer left out.
 
 Who is sent, by default: people whose district is not `exact`, or was set by an
 earlier geocode, and whose address changed since their last geocode (never
